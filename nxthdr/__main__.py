@@ -1,0 +1,5 @@
+import sys
+
+from nxthdr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""`nxthdr`: one entry point for every program of the platform."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: nxthdr COMMAND [ARGS...]", "", "commands:"]
+    for name, (_, doc) in COMMANDS.items():
+        lines.append(f"  {name:<12} {doc}")
+    lines.append("")
+    lines.append("`nxthdr COMMAND --help` documents each command's flags.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from nxthdr import __version__
+
+        print(__version__)
+        return 0
+    entry = COMMANDS.get(argv[0])
+    if entry is None:
+        print(f"nxthdr: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    import importlib
+
+    module = importlib.import_module(entry[0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Shared command-line conventions: config file, --check-config, -v/-q, errors on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nxthdr.core import config, logs
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="FILE", help="YAML configuration file (flags and environment override it)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="validate the configuration (file, environment and flags), print it, and exit")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs (repeatable)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer logs (repeatable)")
+
+
+def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace, schema_name: str, env_prefix: str) -> dict:
+    """The merged, validated configuration; exits with status 2 and every problem listed when invalid."""
+    try:
+        cfg = config.resolve(config.load_schema(schema_name), env_prefix, config_file=args.config, args=args)
+    except config.ConfigError as e:
+        where = f" ({args.config})" if args.config else ""
+        print(f"{parser.prog}: invalid configuration{where}:", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        raise SystemExit(2)
+    logs.setup(args.verbose - args.quiet, cfg.get("log", {}).get("format", "text"))
+    return cfg

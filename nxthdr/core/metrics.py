@@ -1,0 +1,153 @@
+"""Prometheus metrics: one registry per program, cheap counters for hot paths,
+and the HTTP endpoint serving `/metrics` and `/health`.
+
+prometheus_client's labelled counters cost about a microsecond per `labels()`
+call; per-prefix and per-sample counting uses `FastCounter` instead (a dict
+updated in place, exposed at scrape time), and gauges that mirror collector state
+(peers up, stored prefixes) are computed when Prometheus scrapes, so they are
+always consistent with the state, including after it is loaded from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from typing import Callable, Iterable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from nxthdr.core import logs
+from nxthdr.core.config import parse_address
+
+log = logging.getLogger("nxthdr.metrics")
+
+
+class FastCounter:
+    """A labelled counter whose increments are a dict update."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name[:-6] if name.endswith("_total") else name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.values: defaultdict[tuple, float] = defaultdict(float)
+
+    def inc(self, labels: tuple, amount: float = 1) -> None:
+        self.values[labels] += amount
+
+    def get(self, labels: tuple) -> float:
+        return self.values.get(labels, 0.0)
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        fam = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, v in list(self.values.items()):
+            fam.add_metric(list(labels), v)
+        yield fam
+
+
+class CallbackGauge:
+    """A labelled gauge whose samples are computed at scrape time."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
+                 source: Callable[[], Iterable[tuple[tuple, float]]]) -> None:
+        self.name, self.documentation, self.labelnames, self.source = name, documentation, labelnames, source
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        fam = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, v in self.source():
+            fam.add_metric(list(labels), v)
+        yield fam
+
+
+class Metrics:
+    """The registry of one program, with factory methods so names are declared in one place."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.health_checks: dict[str, Callable[[], tuple[bool, str]]] = {}
+
+    def fast_counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> FastCounter:
+        c = FastCounter(f"{self.namespace}_{name}", doc, labels)
+        self.registry.register(c)
+        return c
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(f"{self.namespace}_{name}", doc, labels, registry=self.registry)
+
+    def gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(f"{self.namespace}_{name}", doc, labels, registry=self.registry)
+
+    def callback_gauge(self, name: str, doc: str, labels: tuple[str, ...],
+                       source: Callable[[], Iterable[tuple[tuple, float]]]) -> CallbackGauge:
+        g = CallbackGauge(f"{self.namespace}_{name}", doc, labels, source)
+        self.registry.register(g)
+        return g
+
+    def histogram(self, name: str, doc: str, buckets: tuple[float, ...] | None = None) -> Histogram:
+        kw = {"buckets": buckets} if buckets else {}
+        return Histogram(f"{self.namespace}_{name}", doc, registry=self.registry, **kw)
+
+    def add_health(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+        self.health_checks[name] = check
+
+    def health(self) -> tuple[bool, dict]:
+        out, ok = {}, True
+        for name, check in self.health_checks.items():
+            try:
+                good, detail = check()
+            except Exception as e:  # a failing check reports unhealthy, it never breaks /health
+                good, detail = False, f"check failed: {e}"
+            ok &= good
+            out[name] = {"ok": good, "detail": detail}
+        return ok, out
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """HTTP endpoint: GET /metrics (Prometheus text format) and GET /health (JSON, 200 or 503)."""
+
+    name = "metrics"
+
+    def __init__(self, metrics: Metrics, address: str) -> None:
+        self.metrics = metrics
+        self.host, self.port = parse_address(address)
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        ok, detail = self.metrics.health()
+        return web.Response(text=json.dumps({"status": "ok" if ok else "unhealthy", "checks": detail}),
+                            status=200 if ok else 503, content_type="application/json")
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/healthz", self._health)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, None if self.host in ("", "[::]", "::") else self.host, self.port,
+                           reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp exposes no public accessor for the bound sockets
+        if server is not None and server.sockets:
+            self.bound_port = server.sockets[0].getsockname()[1]
+        logs.event(log, logging.INFO, "metrics endpoint listening", address=f"{self.host}:{self.bound_port}")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,166 @@
+"""A real Apache Kafka broker (KRaft, single node) on loopback for the tests.
+
+The jars come from Maven Central (see kafka-pom.xml; `.ci/install` fetches them
+into `.cache/kafka/libs`, or set NXTHDR_KAFKA_LIBS). The broker has three
+listeners: PLAINTEXT, SASL_PLAINTEXT (SCRAM-SHA-512/256 and PLAIN users) and the
+controller. `stop()` / `start()` keep the data directory, so a test can take the
+broker away and bring it back.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+POM = Path(__file__).with_name("kafka-pom.xml")
+USERS = {"risotto": "risotto", "pesto": "pesto", "saimiris": "saimiris", "admin": "admin-secret"}
+
+
+def libs_dir() -> Path:
+    return Path(os.environ.get("NXTHDR_KAFKA_LIBS", REPO / ".cache" / "kafka" / "libs"))
+
+
+def fetch_jars(dest: Path | None = None) -> Path:
+    dest = dest or libs_dir()
+    if dest.is_dir() and any(dest.glob("kafka_2.13-*.jar")):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={dest}", "-DincludeScope=runtime"], check=True)
+    return dest
+
+
+def jars_available() -> bool:
+    d = libs_dir()
+    return d.is_dir() and any(d.glob("kafka_2.13-*.jar")) and shutil.which("java") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class KafkaBroker:
+    def __init__(self, workdir: str | None = None) -> None:
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="nxthdr-kafka-"))
+        self.plain_port = free_port()
+        self.sasl_port = free_port()
+        self.controller_port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.dir / "broker.log"
+        self._formatted = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.plain_port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sasl_port}"
+
+    def _java(self, *args: str) -> list[str]:
+        return ["java", "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", str(libs_dir() / "*"), *args]
+
+    def _write_config(self) -> Path:
+        plain_jaas = " ".join(f'user_{u}="{p}"' for u, p in USERS.items())
+        cfg = f"""
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}
+listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},CONTROLLER://127.0.0.1:{self.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" {plain_jaas};
+log.dirs={self.dir / "data"}
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+message.max.bytes=2000000
+log.flush.interval.messages=1000000
+"""
+        path = self.dir / "server.properties"
+        path.write_text(cfg)
+        return path
+
+    def start(self, timeout: float = 90.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        cfg = self._write_config()
+        if not self._formatted:
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            scram = []
+            for user, pw in USERS.items():
+                for mech in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+                    scram += ["--add-scram", f"{mech}=[name={user},password={pw}]"]
+            subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                                      "-c", str(cfg), "--standalone", *scram),
+                           check=True, capture_output=True)
+            self._formatted = True
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self._java("kafka.Kafka", str(cfg)), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {self.proc.returncode}: {self.log_tail()}")
+            if _port_open(self.plain_port) and _port_open(self.sasl_port):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"Kafka did not open its ports within {timeout}s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["fetch"]:
+        print(fetch_jars())
+    else:
+        print("usage: python -m tests.services.kafka fetch", file=sys.stderr)
+        sys.exit(2)
