@@ -1,0 +1,16 @@
+# The two commands of README.md. Both install what they need first.
+PYTHON ?= python3
+
+.PHONY: setup demo test bench-bmp
+
+setup:
+	bash .ci/install
+
+demo: setup
+	$(PYTHON) -m nxthdr demo
+
+test: setup
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+bench-bmp: setup
+	$(PYTHON) bench/bmp_pipeline.py
