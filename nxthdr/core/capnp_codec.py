@@ -161,6 +161,20 @@ class ObjectArea:
         start = self._append(_pad8(blob))
         return list_pointer(start - pointer_word - 1, _ELEMENT_SIZE_CODE[kind], len(values))
 
+    def add_blob_list(self, pointer_word: int, kind: str, values: list) -> int:
+        """List(Text) or List(Data): a list of pointers, each to its byte list."""
+        n = len(values)
+        first = self.base_word + self.words
+        nested = ObjectArea(first + n)
+        ptrs = []
+        for i, v in enumerate(values):
+            payload = v.encode() if kind == "text" else bytes(v)
+            ptrs.append(nested.add_bytes(first + i, payload, text=(kind == "text")))
+        self._append(struct.pack("<%dQ" % n, *ptrs))
+        for c in nested.chunks:
+            self._append(c)
+        return list_pointer(first - pointer_word - 1, 6, n)
+
     def add_struct_list(self, pointer_word: int, layout: StructLayout, items: list[dict]) -> int:
         n = len(items)
         tag_word = self.base_word + self.words
@@ -201,6 +215,8 @@ def encode_struct_body(layout: StructLayout, values: dict, struct_word: int, are
             pointers[slot.offset] = area.add_bytes(ptr_base + slot.offset, v.encode(), text=True)
         elif slot.element == "struct":
             pointers[slot.offset] = area.add_struct_list(ptr_base + slot.offset, slot.element_layout, list(v))
+        elif slot.element in ("text", "data"):
+            pointers[slot.offset] = area.add_blob_list(ptr_base + slot.offset, slot.element, list(v))
         else:
             pointers[slot.offset] = area.add_scalar_list(ptr_base + slot.offset, slot.element, list(v))
     return bytes(data) + struct.pack("<%dQ" % layout.pointer_count, *pointers)

@@ -55,11 +55,20 @@ class CallbackGauge:
     def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
                  source: Callable[[], Iterable[tuple[tuple, float]]]) -> None:
         self.name, self.documentation, self.labelnames, self.source = name, documentation, labelnames, source
+        self.extra: list[Callable[[], Iterable[tuple[tuple, float]]]] = []
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         fam = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for labels, v in self.source():
-            fam.add_metric(list(labels), v)
+        if not self.extra:
+            for labels, v in self.source():
+                fam.add_metric(list(labels), v)
+        else:
+            total: dict[tuple, float] = {}
+            for src in [self.source, *self.extra]:
+                for labels, v in src():
+                    total[labels] = total.get(labels, 0.0) + v
+            for labels, v in total.items():
+                fam.add_metric(list(labels), v)
         yield fam
 
 
@@ -70,27 +79,46 @@ class Metrics:
         self.namespace = namespace
         self.registry = CollectorRegistry(auto_describe=True)
         self.health_checks: dict[str, Callable[[], tuple[bool, str]]] = {}
+        self._declared: dict[str, object] = {}
+
+    def _declare(self, name: str, make: Callable[[str], object]):
+        """One metric per name: components of the same kind (two Kafka sinks) share it."""
+        full = f"{self.namespace}_{name}"
+        got = self._declared.get(full)
+        if got is None:
+            got = self._declared[full] = make(full)
+        return got
 
     def fast_counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> FastCounter:
-        c = FastCounter(f"{self.namespace}_{name}", doc, labels)
-        self.registry.register(c)
-        return c
+        def make(full: str) -> FastCounter:
+            c = FastCounter(full, doc, labels)
+            self.registry.register(c)
+            return c
+
+        return self._declare(name, make)
 
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
-        return Counter(f"{self.namespace}_{name}", doc, labels, registry=self.registry)
+        return self._declare(name, lambda full: Counter(full, doc, labels, registry=self.registry))
 
     def gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-        return Gauge(f"{self.namespace}_{name}", doc, labels, registry=self.registry)
+        return self._declare(name, lambda full: Gauge(full, doc, labels, registry=self.registry))
 
     def callback_gauge(self, name: str, doc: str, labels: tuple[str, ...],
                        source: Callable[[], Iterable[tuple[tuple, float]]]) -> CallbackGauge:
-        g = CallbackGauge(f"{self.namespace}_{name}", doc, labels, source)
-        self.registry.register(g)
+        """Several sources of one gauge are summed per label set."""
+        def make(full: str) -> CallbackGauge:
+            g = CallbackGauge(full, doc, labels, source)
+            self.registry.register(g)
+            return g
+
+        g = self._declare(name, make)
+        if g.source is not source and source not in g.extra:
+            g.extra.append(source)
         return g
 
     def histogram(self, name: str, doc: str, buckets: tuple[float, ...] | None = None) -> Histogram:
         kw = {"buckets": buckets} if buckets else {}
-        return Histogram(f"{self.namespace}_{name}", doc, registry=self.registry, **kw)
+        return self._declare(name, lambda full: Histogram(full, doc, registry=self.registry, **kw))
 
     def add_health(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
         self.health_checks[name] = check

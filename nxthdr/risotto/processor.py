@@ -455,8 +455,14 @@ class Processor:
     # -- router and peer events (own topic, off by default) ----------------------------------------
 
     def _event(self, kind: str, s: Session, e=None, now_ns: int | None = None) -> None:
-        if self.events_sink is not None:
-            self.events_sink.emit(bmp_events.encode(kind, s.router16, s.port, e, now_ns or time.time_ns()))
+        if self.events_sink is None:
+            return
+        try:
+            message = bmp_events.encode(kind, s.router16, s.port, e, now_ns or time.time_ns())
+        except (ValueError, TypeError, OverflowError) as err:  # an odd event must not end the session
+            self.errlog.event(("event", kind), logging.ERROR, "cannot encode router event", kind=kind, error=str(err))
+            return
+        self.events_sink.emit(message)
 
 
 def _table_flags(tid: int) -> int:
