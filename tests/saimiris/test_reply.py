@@ -4,9 +4,17 @@ import dataclasses
 
 import pytest
 
-from nxthdr.core.capnp_codec import load_schema
+from nxthdr.core.capnp_codec import encode_message, load_schema, struct_layout
 from nxthdr.saimiris.probe import Probe, build_probe_packet
-from nxthdr.saimiris.reply import MplsLabel, Reply, ReplyError, check_integrity, encode_reply, parse_reply
+from nxthdr.saimiris.reply import (
+    MplsLabel,
+    Reply,
+    ReplyError,
+    check_integrity,
+    encode_reply,
+    parse_reply,
+    reply_values,
+)
 from tests.saimiris.wire import (
     a4,
     a6,
@@ -409,3 +417,15 @@ def test_encode_reply_round_trip_with_pycapnp():
         assert [(m.label, m.exp, m.sBit, m.ttl) for m in message.replyMplsLabel] == [
             (m.label, m.exp, m.s_bit, m.ttl) for m in reply.reply_mpls_labels]
     assert decoded[0].replyMplsLabel[0].label == 24001 and decoded[0].replyMplsLabel[1].sBit
+
+
+def test_fast_writer_matches_generic_writer():
+    layout = struct_layout("reply.capnp", "Reply")
+    many_labels = tuple(MplsLabel(0xFFFFF - i, i % 8, i == 4, 255 - i) for i in range(5))
+    for reply in (
+        v4_time_exceeded_udp(),
+        v4_time_exceeded_udp(reply_mpls_labels=LABELS, agent_id=""),
+        v6_time_exceeded_udp(reply_mpls_labels=many_labels, agent_id="a" * 8),
+        v6_time_exceeded_udp(agent_id="agent-with-a-longer-name-ünïcode"),
+    ):
+        assert encode_reply(reply) == encode_message(layout, reply_values(reply))
