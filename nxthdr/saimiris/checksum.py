@@ -5,8 +5,8 @@ short and fast in Python:
 
 * 65536 = 1 (mod 65535), so the big-endian integer value of a byte string is
   congruent modulo 65535 to the sum of its 16-bit words. One `int.from_bytes`
-  and one `%` replace a loop over the words (RFC 1071 section 2 (B): the sum
-  is independent of how it is grouped).
+  and one `%` replace a loop over the words (RFC 1071 section 2 (A) and (C): the
+  sum is independent of how it is grouped).
 * One's complement arithmetic has two zeros, 0x0000 and 0xFFFF. A residue of 0
   therefore stands for 0xFFFF whenever some input word was non-zero: the
   end-around-carry sum of non-zero words never yields 0x0000. `ones_sum`

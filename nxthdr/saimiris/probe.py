@@ -20,7 +20,10 @@ Encoding (compatible with caracal so both agents understand each other's replies
   key (RFC 6438), so it cannot carry per-probe data the way the IPv4 ID does;
 * UDP: the probe's ports; the checksum field holds `ts`, made valid by the
   tweak bytes. Ports are the flow id; the checksum is not hashed by load
-  balancers, so it is free to vary;
+  balancers, so it is free to vary. When `ts` is 0 the field holds 0xFFFF,
+  the other one's complement zero: a 0 field means "no checksum" over IPv4
+  and is invalid over IPv6 (RFC 768, RFC 8200 section 8.1), and 0xFFFF = 0
+  (mod 65535) decodes to the same RTT. caracal would send 0 there;
 * ICMP / ICMPv6 echo request: identifier = the probe's source port, sequence
   = `ts`, and the checksum is also forced to the source port. Load balancers
   hash the ICMP checksum as if it were a port, so it must not follow the
@@ -39,6 +42,8 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+import capnp
 
 from nxthdr.core.capnp_codec import FixedShapeWriter, load_schema, struct_layout
 from nxthdr.saimiris.checksum import (
@@ -218,7 +223,8 @@ def build_probe_packet(probe: Probe, src_addr: bytes, instance_id: int, timestam
             pseudo = ipv6_pseudo_header_sum(src_addr, probe.dst_addr, 17, l4_length)
         # Checksum field skipped: it holds the target (ts), the tweak closes the sum.
         partial = ones_add(pseudo, sport, probe.dst_port, l4_length)
-        l4 = _L4.pack(sport, probe.dst_port, l4_length, ts, checksum_tweak(partial, ts)) + zeros
+        target = ts or 0xFFFF  # RFC 768: a zero checksum is transmitted as all ones
+        l4 = _L4.pack(sport, probe.dst_port, l4_length, target, checksum_tweak(partial, target)) + zeros
     elif protocol == "icmp":
         partial = ones_add(0x0800, sport, ts)  # type 8 code 0, identifier, sequence
         l4 = _L4.pack(0x0800, sport, sport, ts, checksum_tweak(partial, sport)) + zeros
@@ -269,8 +275,6 @@ def decode_probes(data: bytes) -> list[Probe]:
     bytes. Nothing is returned for a record with a bad message: the framing
     after it cannot be trusted.
     """
-    import capnp  # deferred: only the decoding side needs the library loaded
-
     schema = load_schema("probe.capnp").Probe
     probes: list[Probe] = []
     try:

@@ -50,7 +50,7 @@ ICMPV6_ECHO_REPLY = 129
 
 # Header + the two tweak bytes: what the quoted lengths hold beyond the TTL.
 _L4_OVERHEAD = 8 + 2
-# RFC 4884 section 5: with an extension structure the original datagram is
+# RFC 4884: with an extension structure the original datagram is
 # zero-padded to at least 128 bytes; legacy (pre-4884) senders put the
 # structure at exactly 128 bytes and leave the length attribute 0.
 _ORIGINAL_DATAGRAM_MIN = 128
@@ -126,7 +126,7 @@ def _parse_extension_objects(ext: bytes) -> tuple[MplsLabel, ...] | None:
         if end - pos < 4:
             return None
         length = (ext[pos] << 8) | ext[pos + 1]
-        # RFC 4884 section 7: the object length includes its 4-byte header.
+        # RFC 4884 object header: the length includes these 4 bytes.
         if length < 4 or pos + length > end:
             return None
         if ext[pos + 2] == _MPLS_CLASS and ext[pos + 3] == _MPLS_INCOMING_STACK:
@@ -149,16 +149,17 @@ def _mpls_labels(body: bytes, length_attribute: int) -> tuple[MplsLabel, ...]:
     """
     if length_attribute:
         # RFC 4884 compliant: the attribute says where the structure starts.
-        # Below 128 the sender broke section 5; trust nothing after it.
+        # Below 128 the sender broke the padding rule; trust nothing after it.
         if length_attribute < _ORIGINAL_DATAGRAM_MIN or len(body) < length_attribute + 4:
             return ()
         ext = body[length_attribute:]
         legacy = False
     else:
-        # Section 5.5: a non-compliant sender may still append a structure at
-        # offset 128. Accept it only when the header looks right and the
-        # checksum verifies: otherwise we would read the quoted probe's payload
-        # as extensions (ours is zeros, whose version nibble 0 is rejected).
+        # RFC 4884 backward compatibility: pre-4884 senders append the
+        # structure at offset 128 with no length attribute. Accept it only when
+        # the header looks right and the checksum verifies: otherwise we would
+        # read a long quote as extensions (our payload is zeros, and version 0
+        # is rejected).
         if len(body) < _ORIGINAL_DATAGRAM_MIN + 8:
             return ()
         ext = body[_ORIGINAL_DATAGRAM_MIN:]
@@ -166,7 +167,7 @@ def _mpls_labels(body: bytes, length_attribute: int) -> tuple[MplsLabel, ...]:
     if ext[0] >> 4 != _EXTENSION_VERSION:
         return ()
     checksum = (ext[2] << 8) | ext[3]
-    # Section 7: the checksum covers the whole structure. A zero checksum is
+    # The checksum covers the whole structure. A zero checksum is
     # tolerated from compliant senders (the attribute already vouches for the
     # offset), never from legacy ones.
     if (checksum or legacy) and ones_sum(ext) != 0xFFFF:

@@ -17,7 +17,7 @@ from nxthdr.saimiris.probe import (
     parse_probe_line,
     parse_probes_csv,
 )
-from tests.saimiris.wire import a4, a6, mapped, pseudo4, pseudo6, rfc1071, u16
+from tests.saimiris.wire import a4, a6, mapped, pseudo4, pseudo6, rfc1071
 
 SRC4 = mapped("192.0.2.1")
 SRC6 = a6("2001:db8:1::1")
@@ -128,6 +128,17 @@ def test_icmpv6_echo(ttl):
     check_payload(icmp, ttl)
 
 
+@pytest.mark.parametrize("dst,src", [(mapped("8.8.8.8"), SRC4), (a6("2001:db8::8"), SRC6)])
+def test_udp_zero_timestamp_is_sent_as_all_ones(dst, src):
+    # 0 would mean "no checksum" (IPv4) or be invalid (IPv6); 0xFFFF is the same residue mod 65535.
+    probe = Probe(dst, 24000, 33434, 3, "udp")
+    packet = build_probe_packet(probe, src, 0, 65535 * 1000)
+    l4 = packet[20:] if probe.is_ipv4 else packet[40:]
+    assert l4[6:8] == b"\xff\xff"
+    pseudo = pseudo4(src[12:], dst[12:], 17, len(l4)) if probe.is_ipv4 else pseudo6(src, dst, 17, len(l4))
+    assert rfc1071(pseudo + l4) == 0
+
+
 def test_flow_id_is_stable_across_timestamps():
     # Paris traceroute: what load balancers hash must not depend on the send time.
     for protocol, dst, src in (("udp", mapped("8.8.8.8"), SRC4), ("icmp", mapped("8.8.8.8"), SRC4),
@@ -168,7 +179,7 @@ def test_any_probe_is_valid_and_decodable(probe, now, instance_id):
         pseudo = pseudo6(src, probe.dst_addr, 17 if probe.protocol == "udp" else 58, len(l4))
     assert rfc1071(pseudo + l4) == 0
     if probe.protocol == "udp":
-        assert struct.unpack("!HHHH", l4[:8]) == (probe.src_port, probe.dst_port, probe.ttl + 10, ts)
+        assert struct.unpack("!HHHH", l4[:8]) == (probe.src_port, probe.dst_port, probe.ttl + 10, ts or 0xFFFF)
     else:
         assert struct.unpack("!HHH", l4[2:8]) == (probe.src_port, probe.src_port, ts)
     assert len(l4) == probe.ttl + 10

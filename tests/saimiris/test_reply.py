@@ -212,7 +212,7 @@ def test_icmpv6_time_exceeded_quoting_echo():
 
 
 def test_icmpv6_time_exceeded_with_mpls():
-    # ICMPv6: the length attribute is byte 4, in 64-bit words (RFC 4884 section 4.5).
+    # ICMPv6: the length attribute is byte 4, in 64-bit words (RFC 4884).
     packet = v6_error(3, 0, pad(quoted_udp6()), length_words=16, ext=TWO_LABELS)
     assert parse(packet) == v6_time_exceeded_udp(reply_size=len(packet) - 40, reply_mpls_labels=LABELS)
     legacy = v6_error(3, 0, pad(quoted_echo6()), length_words=0, ext=TWO_LABELS)
@@ -378,6 +378,13 @@ def test_round_trip_echo_reply(dst, src):
     assert (reply.probe_dst_addr, reply.probe_src_addr, reply.probe_src_port, reply.probe_ttl, reply.rtt) == (
         dst, src, 24000, 12, 50)
     assert check_integrity(reply, 123)  # echo replies cannot be checked
+
+
+def test_round_trip_zero_timestamp():
+    probe = Probe(TARGET6, 24000, 33434, 4, "udp")
+    sent = build_probe_packet(probe, ME6, 0, 65535 * 9)  # ts 0, sent as checksum 0xFFFF
+    packet = ipv6(ROUTER6, ME6, 58, icmp6(ROUTER6, ME6, 3, 0, bytes(4), router_quote(sent, 1)))
+    assert parse_reply(packet, now_01ms=65535 * 9 + 42, time_received_ns=0, agent_id="a").rtt == 42
 
 
 def test_round_trip_port_unreachable():
