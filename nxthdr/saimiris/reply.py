@@ -20,6 +20,10 @@ MPLS label stacks come from ICMP extensions: RFC 4884 (extension structure,
 "length" attribute) and RFC 4950 (MPLS label stack object, class 1, c-type 1).
 A broken extension structure drops the labels, not the reply: the quoted probe
 is intact and the hop is worth more than the labels.
+
+The IP and ICMP checksums of the reply are not verified: a corrupted reply is
+rare, its quoted fields are cross-checked by `check_integrity` (IPv4), and
+summing every captured byte would cost more than the rest of the parse.
 """
 
 from __future__ import annotations
