@@ -129,8 +129,8 @@ def sampled_header(frame: bytes, *, protocol: int = 1, frame_length: int | None 
 
 def sampled_ipv4(src: str, dst: str, proto: int, sport: int, dport: int, *, length: int = 100, tcp_flags: int = 0,
                  tos: int = 0) -> bytes:
-    body = struct.pack("!II4s4sIIIII", length, proto, ipaddress.IPv4Address(src).packed,
-                       ipaddress.IPv4Address(dst).packed, sport, dport, tcp_flags, tos, 0)
+    body = struct.pack("!II4s4sIIII", length, proto, ipaddress.IPv4Address(src).packed,
+                       ipaddress.IPv4Address(dst).packed, sport, dport, tcp_flags, tos)
     return _opaque(3, body)
 
 
