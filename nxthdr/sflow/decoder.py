@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from nxthdr.sflow._fast import positional_constructor
 from nxthdr.sflow.packet import V4_MAPPED_PREFIX, Packet, _to_address, parse_ethernet, parse_ipv4, parse_ipv6
 
 __all__ = [
@@ -177,6 +178,11 @@ class Datagram:
         return len(self.flow_samples) + self.counter_samples + self.skipped_samples
 
 
+_make_flow_sample = positional_constructor(FlowSample)
+_make_switch = positional_constructor(ExtendedSwitch)
+_make_header = positional_constructor(SampledHeader)
+
+
 # -- decoding ------------------------------------------------------------------------------------
 
 def _address(buf: bytes, off: int, end: int) -> tuple[bytes, int, int]:
@@ -275,7 +281,7 @@ def _flow_sample(buf: bytes, off: int, end: int, expanded: bool) -> FlowSample:
         elif tag == 1001:
             if length < 16:
                 raise SFlowError("truncated", "extended switch")
-            rec = switch = ExtendedSwitch(*_u32x4(buf, off))
+            rec = switch = _make_switch(*_u32x4(buf, off))
         elif tag == 1002:
             rec = router = _extended_router(buf, off, rend)
         elif tag == 1003:
@@ -302,7 +308,7 @@ def _flow_sample(buf: bytes, off: int, end: int, expanded: bool) -> FlowSample:
             rec = UnknownRecord(tag >> 12, tag & 0xFFF, length)
         records.append(rec)
         off = rend
-    return FlowSample(expanded, seq, src_type, src_index, rate, pool, drops, in_fmt, in_if, out_fmt, out_if,
+    return _make_flow_sample(expanded, seq, src_type, src_index, rate, pool, drops, in_fmt, in_if, out_fmt, out_if,
                       tuple(records), hdr_packet if hdr_packet is not None else ip_packet, switch, router, gateway)
 
 
@@ -323,7 +329,7 @@ def _sampled_header(buf: bytes, off: int, end: int) -> SampledHeader:
         pkt = parse_ipv6(buf, off, hend)
     else:
         pkt = None
-    return SampledHeader(proto, frame_length, stripped, buf[off:hend], pkt)
+    return _make_header(proto, frame_length, stripped, buf[off:hend], pkt)
 
 
 def _extended_router(buf: bytes, off: int, end: int) -> ExtendedRouter:

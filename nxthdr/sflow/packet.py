@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from nxthdr.sflow._fast import positional_constructor
+
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 # 802.1Q C-tag, 802.1ad S-tag, and the pre-standard 0x9100 QinQ tag.
@@ -86,6 +88,10 @@ class Packet:
     @property
     def dst_address(self) -> IPv4Address | IPv6Address:
         return _to_address(self.dst_ip)
+
+
+# All 17 fields, positionally: the hot-path constructor (see nxthdr.sflow._fast).
+_P = positional_constructor(Packet)
 
 
 def _to_address(raw: bytes) -> IPv4Address | IPv6Address:
@@ -182,22 +188,22 @@ def _transport(buf: bytes, off: int, end: int, version: int, src: bytes, dst: by
     if proto == PROTO_TCP:
         if avail >= 14:
             sport, dport, offs, flags = _tcp_ports_flags(buf, off)
-            return Packet(version, src, dst, proto, length, tos, ttl, sport, dport, ((offs & 1) << 8) | flags,
+            return _P(version, src, dst, proto, length, tos, ttl, sport, dport, ((offs & 1) << 8) | flags,
                           0, 0, frag_off, etype, vlan, inner, False)
         if avail >= 4:
             sport, dport = _u16_pair(buf, off)
-            return Packet(version, src, dst, proto, length, tos, ttl, sport, dport, 0, 0, 0, frag_off, etype,
+            return _P(version, src, dst, proto, length, tos, ttl, sport, dport, 0, 0, 0, frag_off, etype,
                           vlan, inner, True)
     elif proto in _PORT_PROTOS:
         if avail >= 4:
             sport, dport = _u16_pair(buf, off)
-            return Packet(version, src, dst, proto, length, tos, ttl, sport, dport, 0, 0, 0, frag_off, etype,
+            return _P(version, src, dst, proto, length, tos, ttl, sport, dport, 0, 0, 0, frag_off, etype,
                           vlan, inner, False)
     elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
         if avail >= 2:
-            return Packet(version, src, dst, proto, length, tos, ttl, 0, 0, 0, buf[off], buf[off + 1], frag_off,
+            return _P(version, src, dst, proto, length, tos, ttl, 0, 0, 0, buf[off], buf[off + 1], frag_off,
                           etype, vlan, inner, False)
     else:
         # Nothing further is decoded for other protocols; not a truncation.
-        return Packet(version, src, dst, proto, length, tos, ttl, 0, 0, 0, 0, 0, frag_off, etype, vlan, inner, False)
-    return Packet(version, src, dst, proto, length, tos, ttl, 0, 0, 0, 0, 0, frag_off, etype, vlan, inner, True)
+        return _P(version, src, dst, proto, length, tos, ttl, 0, 0, 0, 0, 0, frag_off, etype, vlan, inner, False)
+    return _P(version, src, dst, proto, length, tos, ttl, 0, 0, 0, 0, 0, frag_off, etype, vlan, inner, True)
