@@ -60,7 +60,9 @@ class Packet:
 
     Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6. Fields the captured bytes
     did not reach are 0; `truncated` says the capture ended before the
-    transport fields.
+    transport fields. `tos` is the whole IPv4 ToS / IPv6 traffic-class byte,
+    `tcp_flags` the standard flag byte plus NS as 0x100, `fragment_offset` the
+    header's 13-bit field (8-byte units; non-zero means no transport header).
     """
 
     ip_version: int
