@@ -1,0 +1,431 @@
+"""Sans-I/O decoder of one BMP v3 session (RFC 7854, RFC 8671, RFC 9069).
+
+Usage, like h11's Connection:
+
+    decoder = BmpDecoder()
+    decoder.receive_data(chunk)          # bytes from the socket; b"" at EOF
+    while (event := decoder.next_event()) is not NEED_DATA:
+        ...
+
+Errors: FramingError when message boundaries are lost (bad version, length or
+type, a message announcing more than `max_message_size`, EOF inside a message)
+and BufferLimitError when the speaker makes us buffer more than `max_buffer`;
+both mean the session must close, and the decoder keeps raising the same error
+afterwards. A message whose framing is intact but whose body is malformed
+becomes a MalformedMessage event and decoding goes on with the next message:
+one bad message never costs the whole session. Nothing but BmpError
+subclasses ever leaves receive_data / next_event.
+
+Session context (RFC 7854 §4.10 Peer Up carries both OPEN messages): per
+monitored peer (PeerHeader.key) the decoder remembers whether 4-octet AS numbers
+were negotiated and which families use ADD-PATH, and decodes that peer's Route
+Monitoring accordingly; Peer Down forgets it. A peer never seen in a Peer Up
+(FRR sends Route Monitoring for locally originated routes with an all-zero peer)
+is decoded with defaults: 4-octet AS unless the A flag says otherwise, no
+ADD-PATH, both subject to the codec's retry heuristics.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from nxthdr.bgp.decode import (
+    MSG_NOTIFICATION,
+    MSG_OPEN,
+    MSG_UPDATE,
+    ADD_PATH_RECEIVE,
+    ADD_PATH_SEND,
+    AttributeCache,
+    decode_notification,
+    decode_open,
+    decode_update_at,
+    split_message,
+)
+from nxthdr.bgp.types import V4_MAPPED, BgpError, Open
+from nxthdr.core.frozen import positional_constructor
+from nxthdr.bmp.events import (
+    FLAG_A,
+    FLAG_O,
+    FLAG_V,
+    INITIATION,
+    NEED_DATA,
+    PEER_DOWN,
+    PEER_LOC_RIB,
+    PEER_UP,
+    ROUTE_MIRRORING,
+    ROUTE_MONITORING,
+    STATS_REPORT,
+    TERMINATION,
+    BmpError,
+    BufferLimitError,
+    Event,
+    FramingError,
+    InformationTlv,
+    Initiation,
+    MalformedMessage,
+    PeerDown,
+    PeerHeader,
+    PeerUp,
+    RouteMirroring,
+    RouteMonitoring,
+    Stat,
+    StatsReport,
+    Termination,
+    _NeedData,
+)
+
+BMP_VERSION = 3
+COMMON_HEADER_LEN = 6
+PER_PEER_HEADER_LEN = 42
+
+_COMMON_HEADER = struct.Struct(">BIB").unpack_from
+_PER_PEER = struct.Struct(">BBQ16sIIII").unpack_from
+_TLV_HEADER = struct.Struct(">HH").unpack_from
+
+# Stats Report (RFC 7854 §4.8, RFC 8671 §5, RFC 9069 §5.2): per-AFI/SAFI gauges
+# are AFI (2) SAFI (1) gauge (8).
+_AFI_SAFI_STATS = frozenset({9, 10, 16, 17, 19})
+
+# Compact the receive buffer once this many consumed bytes sit at its front
+# (and they are at least half of it): memmove cost stays linear overall.
+_COMPACT_THRESHOLD = 64 * 1024
+
+
+class _Malformed(Exception):
+    """Internal: the body of the current message is malformed (becomes MalformedMessage)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerContext:
+    """What the Peer Up of one monitored peer told about its BGP session."""
+
+    four_octet_as: bool  # both OPENs advertise capability 65
+    add_path: frozenset[tuple[int, int]]  # families whose Route Monitoring NLRI carry path ids
+
+
+_DEFAULT_CONTEXT = PeerContext(four_octet_as=True, add_path=frozenset())
+_NO_ADD_PATH: frozenset[tuple[int, int]] = frozenset()
+_MARKER = b"\xff" * 16
+
+_make_peer_header = positional_constructor(PeerHeader)
+_make_route_monitoring = positional_constructor(RouteMonitoring)
+
+
+def peer_context(peer: PeerHeader, sent_open: Open, received_open: Open) -> PeerContext:
+    """Derive the Route Monitoring decoding context from a Peer Up.
+
+    ADD-PATH (RFC 7911 §4/§5) applies to a direction when the sender advertised
+    "send" and the receiver "receive" for the family. Adj-RIB-In (O flag clear)
+    holds what the peer sent to the router; Adj-RIB-Out (RFC 8671) what the
+    router sent to the peer. A Loc-RIB Peer Up (RFC 9069 §5.3) carries one
+    fabricated OPEN (in both positions): a family advertised with any ADD-PATH
+    mode there means paths are identified.
+    """
+    sent = sent_open.capabilities
+    received = received_open.capabilities
+    four = sent.four_octet_asn is not None and received.four_octet_asn is not None
+    families: set[tuple[int, int]] = set()
+    if peer.is_loc_rib:
+        families = {f for f, mode in sent.add_path.items() if mode} | {
+            f for f, mode in received.add_path.items() if mode
+        }
+    else:
+        if peer.is_adj_rib_out:
+            sender, receiver = sent.add_path, received.add_path
+        else:
+            sender, receiver = received.add_path, sent.add_path
+        for family, mode in sender.items():
+            if mode & ADD_PATH_SEND and receiver.get(family, 0) & ADD_PATH_RECEIVE:
+                families.add(family)
+    return PeerContext(four_octet_as=four, add_path=frozenset(families))
+
+
+class BmpDecoder:
+    """Bytes of one BMP session in, events out. Does no I/O."""
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int = 1 << 20,
+        max_buffer: int = 4 << 20,
+        attribute_cache: AttributeCache | None = None,
+    ) -> None:
+        if max_message_size < COMMON_HEADER_LEN:
+            raise ValueError("max_message_size must be at least 6")
+        if max_buffer < max_message_size:
+            raise ValueError("max_buffer must be at least max_message_size")
+        self.max_message_size = max_message_size
+        self.max_buffer = max_buffer
+        self.attribute_cache = attribute_cache if attribute_cache is not None else AttributeCache()
+        self._buf = bytearray()
+        self._pos = 0  # start of the unread bytes in _buf
+        self._eof = False
+        self._error: BmpError | None = None
+        self._peers: dict[tuple[int, int, bytes], PeerContext] = {}
+        # Consecutive messages of a table dump usually repeat the per-peer
+        # header byte for byte (same peer, same second): decode it once.
+        self._last_peer_raw: bytes | None = None
+        self._last_peer: PeerHeader | None = None
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed by next_event."""
+        return len(self._buf) - self._pos
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes received from the speaker; b"" signals the end of the stream."""
+        if self._error is not None:
+            raise self._error
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise self._fail(FramingError("data received after the end of the stream"))
+        if self.buffered + len(data) > self.max_buffer:
+            raise self._fail(
+                BufferLimitError(f"{self.buffered + len(data)} bytes buffered, limit {self.max_buffer}")
+            )
+        buf = self._buf
+        if self._pos >= _COMPACT_THRESHOLD and self._pos * 2 >= len(buf):
+            del buf[: self._pos]
+            self._pos = 0
+        buf += data
+
+    def peer_context(self, key: tuple[int, int, bytes]) -> PeerContext | None:
+        """The context learnt from the Peer Up of this peer, if any."""
+        return self._peers.get(key)
+
+    def _fail(self, error: BmpError) -> BmpError:
+        self._error = error
+        return error
+
+    # ----------------------------------------------------------------- output
+
+    def next_event(self) -> Event | _NeedData:
+        """The next event, or NEED_DATA when the buffer holds no whole message."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        pos = self._pos
+        available = len(buf) - pos
+        if available < COMMON_HEADER_LEN:
+            if self._eof and available:
+                raise self._fail(FramingError("stream ended inside a message header"))
+            return NEED_DATA
+        version, length, msg_type = _COMMON_HEADER(buf, pos)
+        if version != BMP_VERSION:
+            raise self._fail(FramingError(f"BMP version {version}, expected 3"))
+        if length < COMMON_HEADER_LEN:
+            raise self._fail(FramingError(f"BMP message length {length} < 6"))
+        if length > self.max_message_size:
+            raise self._fail(FramingError(f"BMP message length {length} > limit {self.max_message_size}"))
+        if msg_type > ROUTE_MIRRORING:
+            raise self._fail(FramingError(f"unknown BMP message type {msg_type}"))
+        if available < length:
+            if self._eof:
+                raise self._fail(FramingError("stream ended inside a message"))
+            return NEED_DATA
+        body = bytes(buf[pos + COMMON_HEADER_LEN : pos + length])
+        self._pos = pos + length
+        if self._pos == len(buf):  # everything consumed: reset for free
+            buf.clear()
+            self._pos = 0
+        if msg_type == ROUTE_MONITORING:
+            # The hot path (one message per prefix), kept out of _decode's dispatch.
+            try:
+                return self._route_monitoring(body)
+            except (BgpError, _Malformed) as exc:
+                return MalformedMessage(msg_type=ROUTE_MONITORING, reason=str(exc), peer=self._peer_or_none(body))
+            except (IndexError, struct.error, ValueError) as exc:
+                return MalformedMessage(
+                    msg_type=ROUTE_MONITORING,
+                    reason=f"internal decoder error: {exc!r}",
+                    peer=self._peer_or_none(body),
+                )
+        return self._decode(msg_type, body)
+
+    def __iter__(self):
+        """Iterate over the events available now (stops at NEED_DATA)."""
+        while (event := self.next_event()) is not NEED_DATA:
+            yield event
+
+    # --------------------------------------------------------------- messages
+
+    def _decode(self, msg_type: int, body: bytes) -> Event:
+        peer = None
+        try:
+            if msg_type == INITIATION:
+                return Initiation(tlvs=_information_tlvs(body, 0))
+            if msg_type == TERMINATION:
+                return Termination(tlvs=_information_tlvs(body, 0))
+            peer = self._peer_header(body)
+            if msg_type == PEER_UP:
+                return self._peer_up(peer, body)
+            if msg_type == PEER_DOWN:
+                return self._peer_down(peer, body)
+            if msg_type == STATS_REPORT:
+                return _stats_report(peer, body)
+            return RouteMirroring(peer=peer, tlvs=_information_tlvs(body, PER_PEER_HEADER_LEN))
+        except (BgpError, _Malformed) as exc:
+            return MalformedMessage(msg_type=msg_type, reason=str(exc), peer=peer)
+        except (IndexError, struct.error, ValueError) as exc:
+            # Bounds are checked explicitly; this is the guard rail that keeps a
+            # missed check from closing the session. The fuzz tests assert it
+            # never fires.
+            return MalformedMessage(msg_type=msg_type, reason=f"internal decoder error: {exc!r}", peer=peer)
+
+    def _peer_header(self, body: bytes) -> PeerHeader:
+        raw = body[:PER_PEER_HEADER_LEN]
+        if raw == self._last_peer_raw:
+            return self._last_peer  # type: ignore[return-value]
+        if len(raw) < PER_PEER_HEADER_LEN:
+            raise _Malformed("message shorter than the per-peer header")
+        peer_type, flags, distinguisher, address, asn, bgp_id, sec, usec = _PER_PEER(raw, 0)
+        if peer_type == PEER_LOC_RIB:
+            pass  # RFC 9069 §4.1: address is zero-filled, flags hold only F
+        elif not flags & FLAG_V:
+            address = V4_MAPPED + address[12:]
+        peer = _make_peer_header(
+            peer_type, flags, distinguisher, address, asn, bgp_id, sec * 1_000_000_000 + usec * 1000
+        )
+        self._last_peer_raw = raw
+        self._last_peer = peer
+        return peer
+
+    def _peer_or_none(self, body: bytes) -> PeerHeader | None:
+        try:
+            return self._peer_header(body)
+        except _Malformed:
+            return None
+
+    def _route_monitoring(self, body: bytes) -> RouteMonitoring:
+        raw = body[:PER_PEER_HEADER_LEN]
+        peer = self._last_peer if raw == self._last_peer_raw else self._peer_header(body)
+        # RFC 7854 §4.6: one BGP UPDATE PDU after the per-peer header (RFC 4271
+        # §4.1 header checked inline: this runs once per prefix). Bytes after it
+        # (none are defined) are ignored.
+        n = len(body)
+        if n < PER_PEER_HEADER_LEN + 19 or body[42:58] != _MARKER:
+            split_message(body, PER_PEER_HEADER_LEN)  # raises the precise BgpError
+        end = PER_PEER_HEADER_LEN + ((body[58] << 8) | body[59])
+        if end > n or end < PER_PEER_HEADER_LEN + 19:
+            split_message(body, PER_PEER_HEADER_LEN)
+        if body[60] != MSG_UPDATE:
+            raise _Malformed(f"Route Monitoring carries BGP message type {body[60]}, not UPDATE")
+        if self._peers:
+            add_path = self._peers.get(peer.key, _DEFAULT_CONTEXT).add_path
+        else:
+            add_path = _NO_ADD_PATH
+        # AS width: the A flag (RFC 7854 §4.2) says "2-octet"; otherwise 4-octet.
+        # A wrong flag is caught by the AS_PATH width retry in the codec.
+        four = peer.peer_type == PEER_LOC_RIB or not peer.flags & FLAG_A
+        update = decode_update_at(body, 61, end, four, add_path, self.attribute_cache)
+        return _make_route_monitoring(peer, update)
+
+    def _peer_up(self, peer: PeerHeader, body: bytes) -> PeerUp:
+        # RFC 7854 §4.10: local address (16) | local port (2) | remote port (2) |
+        # sent OPEN | received OPEN | information TLVs.
+        p = PER_PEER_HEADER_LEN
+        if len(body) < p + 20:
+            raise _Malformed("Peer Up shorter than its fixed fields")
+        local = body[p : p + 16]
+        if peer.peer_type != PEER_LOC_RIB and not peer.flags & FLAG_V:
+            local = V4_MAPPED + local[12:]
+        local_port, remote_port = struct.unpack_from(">HH", body, p + 16)
+        p += 20
+        opens = []
+        for _ in range(2):
+            msg_type, start, end = split_message(body, p)
+            if msg_type != MSG_OPEN:
+                raise _Malformed(f"Peer Up carries BGP message type {msg_type}, not OPEN")
+            opens.append(decode_open(body[start:end]))
+            p = end
+        sent_open, received_open = opens
+        tlvs = _information_tlvs(body, p)
+        self._peers[peer.key] = peer_context(peer, sent_open, received_open)
+        return PeerUp(
+            peer=peer,
+            local_address=local,
+            local_port=local_port,
+            remote_port=remote_port,
+            sent_open=sent_open,
+            received_open=received_open,
+            tlvs=tlvs,
+        )
+
+    def _peer_down(self, peer: PeerHeader, body: bytes) -> PeerDown:
+        # RFC 7854 §4.9, RFC 9069 §5.4 (reason 6: TLVs follow).
+        p = PER_PEER_HEADER_LEN
+        if len(body) < p + 1:
+            raise _Malformed("Peer Down without a reason")
+        reason = body[p]
+        p += 1
+        notification = None
+        fsm_event = None
+        tlvs: tuple[InformationTlv, ...] = ()
+        if reason in (1, 3):
+            msg_type, start, end = split_message(body, p)
+            if msg_type != MSG_NOTIFICATION:
+                raise _Malformed(f"Peer Down carries BGP message type {msg_type}, not NOTIFICATION")
+            notification = decode_notification(body[start:end])
+        elif reason == 2:
+            if len(body) < p + 2:
+                raise _Malformed("Peer Down reason 2 without an FSM event code")
+            fsm_event = (body[p] << 8) | body[p + 1]
+        elif reason == 6:
+            tlvs = _information_tlvs(body, p)
+        elif reason not in (4, 5):
+            raise _Malformed(f"unknown Peer Down reason {reason}")
+        # The peer is gone: its session context with it (even if this Peer Down
+        # came without a Peer Up, e.g. the collector connected mid-session).
+        self._peers.pop(peer.key, None)
+        return PeerDown(peer=peer, reason=reason, notification=notification, fsm_event=fsm_event, tlvs=tlvs)
+
+
+def _information_tlvs(body: bytes, p: int) -> tuple[InformationTlv, ...]:
+    """Type (2) | length (2) | value TLVs up to the end of the body (RFC 7854 §4.4)."""
+    tlvs = []
+    end = len(body)
+    while p < end:
+        if p + 4 > end:
+            raise _Malformed("information TLV header truncated")
+        tlv_type, length = _TLV_HEADER(body, p)
+        q = p + 4 + length
+        if q > end:
+            raise _Malformed(f"information TLV {tlv_type} overruns the message")
+        tlvs.append(InformationTlv(type=tlv_type, value=body[p + 4 : q]))
+        p = q
+    return tuple(tlvs)
+
+
+def _stats_report(peer: PeerHeader, body: bytes) -> StatsReport:
+    """Stats Report (RFC 7854 §4.8): count (4) then that many type/length/value stats.
+
+    Counters are 4 bytes and gauges 8, but the value of a stat type we do not
+    know is kept as the integer of whatever bytes it has. Bytes after the
+    announced count are ignored.
+    """
+    p = PER_PEER_HEADER_LEN
+    end = len(body)
+    if p + 4 > end:
+        raise _Malformed("Stats Report without a count")
+    (count,) = struct.unpack_from(">I", body, p)
+    p += 4
+    stats = []
+    for _ in range(count):
+        if p + 4 > end:
+            raise _Malformed(f"Stats Report announces {count} stats, holds {len(stats)}")
+        stat_type, length = _TLV_HEADER(body, p)
+        v = p + 4
+        p = v + length
+        if p > end:
+            raise _Malformed(f"stat {stat_type} overruns the message")
+        if stat_type in _AFI_SAFI_STATS and length == 11:
+            afi, safi, value = struct.unpack_from(">HBQ", body, v)
+            stats.append(Stat(type=stat_type, value=value, afi=afi, safi=safi))
+        else:
+            stats.append(Stat(type=stat_type, value=int.from_bytes(body[v:p], "big")))
+    return StatsReport(peer=peer, stats=tuple(stats))
