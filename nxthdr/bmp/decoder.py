@@ -87,10 +87,6 @@ _TLV_HEADER = struct.Struct(">HH").unpack_from
 # are AFI (2) SAFI (1) gauge (8).
 _AFI_SAFI_STATS = frozenset({9, 10, 16, 17, 19})
 
-# Compact the receive buffer once this many consumed bytes sit at its front
-# (and they are at least half of it): memmove cost stays linear overall.
-_COMPACT_THRESHOLD = 64 * 1024
-
 
 class _Malformed(Exception):
     """Internal: the body of the current message is malformed (becomes MalformedMessage)."""
@@ -158,8 +154,15 @@ class BmpDecoder:
         self.max_message_size = max_message_size
         self.max_buffer = max_buffer
         self.attribute_cache = attribute_cache if attribute_cache is not None else AttributeCache()
-        self._buf = bytearray()
-        self._pos = 0  # start of the unread bytes in _buf
+        # Receive buffer: `_data[_pos:]` then the chunks in `_more`. Messages are
+        # decoded in place from the immutable `_data` (no copy per message);
+        # chunks are joined only once the next header or message is complete,
+        # so every byte is copied a bounded number of times (linear time, even
+        # for a 1 MiB message arriving 100 bytes at a time).
+        self._data = b""
+        self._pos = 0
+        self._more: list[bytes] = []
+        self._more_len = 0
         self._eof = False
         self._error: BmpError | None = None
         self._peers: dict[tuple[int, int, bytes], PeerContext] = {}
@@ -173,7 +176,7 @@ class BmpDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet consumed by next_event."""
-        return len(self._buf) - self._pos
+        return len(self._data) - self._pos + self._more_len
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the speaker; b"" signals the end of the stream."""
@@ -184,15 +187,27 @@ class BmpDecoder:
             return
         if self._eof:
             raise self._fail(FramingError("data received after the end of the stream"))
-        if self.buffered + len(data) > self.max_buffer:
-            raise self._fail(
-                BufferLimitError(f"{self.buffered + len(data)} bytes buffered, limit {self.max_buffer}")
-            )
-        buf = self._buf
-        if self._pos >= _COMPACT_THRESHOLD and self._pos * 2 >= len(buf):
-            del buf[: self._pos]
+        buffered = self.buffered + len(data)
+        if buffered > self.max_buffer:
+            raise self._fail(BufferLimitError(f"{buffered} bytes buffered, limit {self.max_buffer}"))
+        # bytes() of bytes is the same object; anything mutable is copied, since
+        # the caller may reuse its buffer.
+        if self._pos >= len(self._data) and not self._more:
+            self._data = bytes(data)
             self._pos = 0
-        buf += data
+        else:
+            self._more.append(bytes(data))
+            self._more_len += len(data)
+
+    def _gather(self, n: int) -> bool:
+        """Make n unread bytes contiguous in _data, if they have arrived."""
+        if len(self._data) - self._pos + self._more_len < n:
+            return False
+        self._data = b"".join([self._data[self._pos :], *self._more])
+        self._pos = 0
+        self._more.clear()
+        self._more_len = 0
+        return True
 
     def peer_context(self, key: tuple[int, int, bytes]) -> PeerContext | None:
         """The context learnt from the Peer Up of this peer, if any."""
@@ -208,14 +223,16 @@ class BmpDecoder:
         """The next event, or NEED_DATA when the buffer holds no whole message."""
         if self._error is not None:
             raise self._error
-        buf = self._buf
+        data = self._data
         pos = self._pos
-        available = len(buf) - pos
-        if available < COMMON_HEADER_LEN:
-            if self._eof and available:
-                raise self._fail(FramingError("stream ended inside a message header"))
-            return NEED_DATA
-        version, length, msg_type = _COMMON_HEADER(buf, pos)
+        if len(data) - pos < COMMON_HEADER_LEN:
+            if not self._gather(COMMON_HEADER_LEN):
+                if self._eof and self.buffered:
+                    raise self._fail(FramingError("stream ended inside a message header"))
+                return NEED_DATA
+            data = self._data
+            pos = 0
+        version, length, msg_type = _COMMON_HEADER(data, pos)
         if version != BMP_VERSION:
             raise self._fail(FramingError(f"BMP version {version}, expected 3"))
         if length < COMMON_HEADER_LEN:
@@ -224,28 +241,28 @@ class BmpDecoder:
             raise self._fail(FramingError(f"BMP message length {length} > limit {self.max_message_size}"))
         if msg_type > ROUTE_MIRRORING:
             raise self._fail(FramingError(f"unknown BMP message type {msg_type}"))
-        if available < length:
-            if self._eof:
-                raise self._fail(FramingError("stream ended inside a message"))
-            return NEED_DATA
-        body = bytes(buf[pos + COMMON_HEADER_LEN : pos + length])
-        self._pos = pos + length
-        if self._pos == len(buf):  # everything consumed: reset for free
-            buf.clear()
-            self._pos = 0
+        end = pos + length
+        if end > len(data):
+            if not self._gather(length):
+                if self._eof:
+                    raise self._fail(FramingError("stream ended inside a message"))
+                return NEED_DATA
+            data = self._data
+            pos = 0
+            end = length
+        self._pos = end
+        start = pos + COMMON_HEADER_LEN
         if msg_type == ROUTE_MONITORING:
-            # The hot path (one message per prefix), kept out of _decode's dispatch.
+            # The hot path (one message per prefix): decoded in place, out of
+            # _decode's dispatch.
             try:
-                return self._route_monitoring(body)
+                return self._route_monitoring(data, start, end)
             except (BgpError, _Malformed) as exc:
-                return MalformedMessage(msg_type=ROUTE_MONITORING, reason=str(exc), peer=self._peer_or_none(body))
+                reason = str(exc)
             except (IndexError, struct.error, ValueError) as exc:
-                return MalformedMessage(
-                    msg_type=ROUTE_MONITORING,
-                    reason=f"internal decoder error: {exc!r}",
-                    peer=self._peer_or_none(body),
-                )
-        return self._decode(msg_type, body)
+                reason = f"internal decoder error: {exc!r}"  # see _decode
+            return MalformedMessage(msg_type=ROUTE_MONITORING, reason=reason, peer=self._peer_or_none(data[start:end]))
+        return self._decode(msg_type, data[start:end])
 
     def __iter__(self):
         """Iterate over the events available now (stops at NEED_DATA)."""
@@ -278,6 +295,7 @@ class BmpDecoder:
             return MalformedMessage(msg_type=msg_type, reason=f"internal decoder error: {exc!r}", peer=peer)
 
     def _peer_header(self, body: bytes) -> PeerHeader:
+        """The per-peer header at the start of body (RFC 7854 §4.2)."""
         raw = body[:PER_PEER_HEADER_LEN]
         if raw == self._last_peer_raw:
             return self._last_peer  # type: ignore[return-value]
@@ -301,20 +319,23 @@ class BmpDecoder:
         except _Malformed:
             return None
 
-    def _route_monitoring(self, body: bytes) -> RouteMonitoring:
-        raw = body[:PER_PEER_HEADER_LEN]
-        peer = self._last_peer if raw == self._last_peer_raw else self._peer_header(body)
+    def _route_monitoring(self, data: bytes, start: int, end: int) -> RouteMonitoring:
+        """Route Monitoring in data[start:end] (after the common header)."""
+        q = start + PER_PEER_HEADER_LEN
+        if q > end:
+            raise _Malformed("message shorter than the per-peer header")
+        raw = data[start:q]
+        peer = self._last_peer if raw == self._last_peer_raw else self._peer_header(raw)
         # RFC 7854 §4.6: one BGP UPDATE PDU after the per-peer header (RFC 4271
         # §4.1 header checked inline: this runs once per prefix). Bytes after it
         # (none are defined) are ignored.
-        n = len(body)
-        if n < PER_PEER_HEADER_LEN + 19 or body[42:58] != _MARKER:
-            split_message(body, PER_PEER_HEADER_LEN)  # raises the precise BgpError
-        end = PER_PEER_HEADER_LEN + ((body[58] << 8) | body[59])
-        if end > n or end < PER_PEER_HEADER_LEN + 19:
-            split_message(body, PER_PEER_HEADER_LEN)
-        if body[60] != MSG_UPDATE:
-            raise _Malformed(f"Route Monitoring carries BGP message type {body[60]}, not UPDATE")
+        if end - q < 19 or data[q : q + 16] != _MARKER:
+            split_message(data, q, end)  # raises the precise BgpError
+        bgp_end = q + ((data[q + 16] << 8) | data[q + 17])
+        if bgp_end > end or bgp_end < q + 19:
+            split_message(data, q, end)
+        if data[q + 18] != MSG_UPDATE:
+            raise _Malformed(f"Route Monitoring carries BGP message type {data[q + 18]}, not UPDATE")
         if self._peers:
             add_path = self._peers.get(peer.key, _DEFAULT_CONTEXT).add_path
         else:
@@ -322,7 +343,7 @@ class BmpDecoder:
         # AS width: the A flag (RFC 7854 §4.2) says "2-octet"; otherwise 4-octet.
         # A wrong flag is caught by the AS_PATH width retry in the codec.
         four = peer.peer_type == PEER_LOC_RIB or not peer.flags & FLAG_A
-        update = decode_update_at(body, 61, end, four, add_path, self.attribute_cache)
+        update = decode_update_at(data, q + 19, bgp_end, four, add_path, self.attribute_cache)
         return _make_route_monitoring(peer, update)
 
     def _peer_up(self, peer: PeerHeader, body: bytes) -> PeerUp:

@@ -23,9 +23,9 @@ from nxthdr.bmp import builder as b
 from nxthdr.bmp.decoder import BmpDecoder
 from nxthdr.bmp.events import NEED_DATA, BmpError, MalformedMessage
 
-# About 5 s in all by default; NXTHDR_FUZZ_EXAMPLES=20000 for a deeper run.
+# About 10 s in all by default; NXTHDR_FUZZ_EXAMPLES=20000 for a deeper run.
 FUZZ = settings(
-    max_examples=int(os.environ.get("NXTHDR_FUZZ_EXAMPLES", "400")),
+    max_examples=int(os.environ.get("NXTHDR_FUZZ_EXAMPLES", "1000")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
