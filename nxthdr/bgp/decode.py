@@ -60,7 +60,6 @@ MSG_ROUTE_REFRESH = 5  # RFC 2918
 
 MARKER = b"\xff" * 16
 HEADER_LEN = 19
-MAX_MESSAGE_LEN = 65535  # RFC 8654 extended messages; RFC 4271 itself caps at 4096
 
 # Path attribute type codes.
 ATTR_ORIGIN = 1
@@ -105,11 +104,9 @@ ADD_PATH_SEND = 2
 
 AddPathSpec = Union[bool, None, Collection[tuple[int, int]], Callable[[int, int], bool]]
 
-_U8 = struct.Struct(">B").unpack_from
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 _OPEN_FIXED = struct.Struct(">BHHIB").unpack_from
-_ATTR_U32 = struct.Struct(">I").unpack_from
 # Unpackers for n consecutive 16- and 32-bit integers, indexed by n, built once:
 # struct's own format cache would still cost a string format per call.
 _N_U16 = [struct.Struct(">%dH" % n).unpack_from for n in range(256)]
@@ -444,7 +441,7 @@ def _merge_as4_path(
     as_path: list[tuple[int, tuple[int, ...]]], as4_path: list[tuple[int, tuple[int, ...]]]
 ) -> list[tuple[int, tuple[int, ...]]]:
     """RFC 6793 §4.2.3: rebuild the 4-octet path of a route learnt over a 2-octet session."""
-    # Confederation segments in AS4_PATH are discarded (RFC 6793 §6).
+    # Confederation segments have no place in AS4_PATH (RFC 6793): dropped.
     as4_path = [s for s in as4_path if s[0] in (AS_SEQUENCE, AS_SET)]
     keep = _path_length(as_path) - _path_length(as4_path)
     if keep < 0:
@@ -507,7 +504,7 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
         elif code == ATTR_MED:
             if length != 4:
                 raise BgpError("MULTI_EXIT_DISC length is not 4")
-            med = _ATTR_U32(data, v)[0]
+            med = _U32(data, v)[0]
         elif code == ATTR_COMMUNITIES:
             if length & 3:
                 raise BgpError("COMMUNITIES length is not a multiple of 4")
@@ -520,7 +517,7 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
         elif code == ATTR_LOCAL_PREF:
             if length != 4:
                 raise BgpError("LOCAL_PREF length is not 4")
-            local_pref = _ATTR_U32(data, v)[0]
+            local_pref = _U32(data, v)[0]
         elif code == ATTR_ATOMIC_AGGREGATE:
             # RFC 7606 §7.6: a wrong length means "attribute discard", not failure.
             if length == 0:
@@ -531,9 +528,9 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
             # The width follows the length rather than the session: RFC 7606 §7.7
             # discards an AGGREGATOR whose length matches neither.
             if length == 8:
-                aggregator = (_ATTR_U32(data, v)[0], _ATTR_U32(data, v + 4)[0])
+                aggregator = (_U32(data, v)[0], _U32(data, v + 4)[0])
             elif length == 6:
-                aggregator = (_U16(data, v)[0], _ATTR_U32(data, v + 2)[0])
+                aggregator = (_U16(data, v)[0], _U32(data, v + 2)[0])
             else:
                 unknown.append(code)
         elif code == ATTR_EXT_COMMUNITIES:
@@ -555,7 +552,7 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
         elif code == ATTR_ORIGINATOR_ID:
             if length != 4:
                 raise BgpError("ORIGINATOR_ID length is not 4")
-            originator_id = _ATTR_U32(data, v)[0]
+            originator_id = _U32(data, v)[0]
         elif code == ATTR_CLUSTER_LIST:
             if length & 3:
                 raise BgpError("CLUSTER_LIST length is not a multiple of 4")
@@ -563,12 +560,12 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
         elif code == ATTR_ONLY_TO_CUSTOMER:
             if length != 4:
                 raise BgpError("ONLY_TO_CUSTOMER length is not 4")
-            only_to_customer = _ATTR_U32(data, v)[0]
+            only_to_customer = _U32(data, v)[0]
         elif code == ATTR_AS4_PATH:
             as4_path_span = (v, e)
         elif code == ATTR_AS4_AGGREGATOR:
             if length == 8:
-                as4_aggregator = (_ATTR_U32(data, v)[0], _ATTR_U32(data, v + 4)[0])
+                as4_aggregator = (_U32(data, v)[0], _U32(data, v + 4)[0])
             else:
                 unknown.append(code)
         else:
@@ -598,7 +595,7 @@ def _decode_attributes(data: bytes, spans: list[tuple[int, int, int]], four: boo
             if as4_path_span is not None:
                 as4_segments = _as_segments(data, as4_path_span[0], as4_path_span[1], True)
                 if as4_segments is None:
-                    unknown.append(ATTR_AS4_PATH)  # malformed AS4_PATH: discarded (RFC 6793 §6)
+                    unknown.append(ATTR_AS4_PATH)  # malformed AS4_PATH: discarded, not fatal (RFC 6793)
                 else:
                     segments = _merge_as4_path(segments, as4_segments)
             if as4_aggregator is not None and aggregator is not None:

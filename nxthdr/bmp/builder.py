@@ -512,8 +512,8 @@ def per_peer_header(
 ) -> bytes:
     """The 42-byte per-peer header (RFC 7854 §4.2).
 
-    The V flag follows the address family. For Loc-RIB (peer type 3, RFC 9069
-    §4.1) the only flag is F (`filtered`) and the address is normally ::.
+    The V flag follows the address family. For Loc-RIB (peer type 3, RFC 9069)
+    the only flag is F (`filtered`) and the address is normally ::.
     `flags` overrides the computed flags byte. The timestamp has microsecond
     resolution on the wire.
     """

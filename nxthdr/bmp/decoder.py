@@ -46,7 +46,6 @@ from nxthdr.bgp.types import V4_MAPPED, BgpError, Open
 from nxthdr.core.frozen import positional_constructor
 from nxthdr.bmp.events import (
     FLAG_A,
-    FLAG_O,
     FLAG_V,
     INITIATION,
     NEED_DATA,
@@ -83,7 +82,7 @@ _COMMON_HEADER = struct.Struct(">BIB").unpack_from
 _PER_PEER = struct.Struct(">BBQ16sIIII").unpack_from
 _TLV_HEADER = struct.Struct(">HH").unpack_from
 
-# Stats Report (RFC 7854 §4.8, RFC 8671 §5, RFC 9069 §5.2): per-AFI/SAFI gauges
+# Stats Report (RFC 7854 §4.8, RFC 8671, RFC 9069): per-AFI/SAFI gauges
 # are AFI (2) SAFI (1) gauge (8).
 _AFI_SAFI_STATS = frozenset({9, 10, 16, 17, 19})
 
@@ -114,7 +113,7 @@ def peer_context(peer: PeerHeader, sent_open: Open, received_open: Open) -> Peer
     ADD-PATH (RFC 7911 §4/§5) applies to a direction when the sender advertised
     "send" and the receiver "receive" for the family. Adj-RIB-In (O flag clear)
     holds what the peer sent to the router; Adj-RIB-Out (RFC 8671) what the
-    router sent to the peer. A Loc-RIB Peer Up (RFC 9069 §5.3) carries one
+    router sent to the peer. A Loc-RIB Peer Up (RFC 9069) carries one
     fabricated OPEN (in both positions): a family advertised with any ADD-PATH
     mode there means paths are identified.
     """
@@ -303,7 +302,7 @@ class BmpDecoder:
             raise _Malformed("message shorter than the per-peer header")
         peer_type, flags, distinguisher, address, asn, bgp_id, sec, usec = _PER_PEER(raw, 0)
         if peer_type == PEER_LOC_RIB:
-            pass  # RFC 9069 §4.1: address is zero-filled, flags hold only F
+            pass  # RFC 9069: address is zero-filled, flags hold only F
         elif not flags & FLAG_V:
             address = V4_MAPPED + address[12:]
         peer = _make_peer_header(
@@ -378,7 +377,7 @@ class BmpDecoder:
         )
 
     def _peer_down(self, peer: PeerHeader, body: bytes) -> PeerDown:
-        # RFC 7854 §4.9, RFC 9069 §5.4 (reason 6: TLVs follow).
+        # RFC 7854 §4.9; reason 6 (TLVs follow) is RFC 9069.
         p = PER_PEER_HEADER_LEN
         if len(body) < p + 1:
             raise _Malformed("Peer Down without a reason")
