@@ -17,12 +17,18 @@ one bad message never costs the whole session. Nothing but BmpError
 subclasses ever leaves receive_data / next_event.
 
 Session context (RFC 7854 §4.10 Peer Up carries both OPEN messages): per
-monitored peer (PeerHeader.key) the decoder remembers whether 4-octet AS numbers
-were negotiated and which families use ADD-PATH, and decodes that peer's Route
-Monitoring accordingly; Peer Down forgets it. A peer never seen in a Peer Up
-(FRR sends Route Monitoring for locally originated routes with an all-zero peer)
-is decoded with defaults: 4-octet AS unless the A flag says otherwise, no
-ADD-PATH, both subject to the codec's retry heuristics.
+monitored peer (PeerHeader.key: type, distinguisher, address) the decoder
+remembers whether 4-octet AS numbers were negotiated and which families use
+ADD-PATH (see context_from_peer_up); the ADD-PATH families steer the decoding
+of that peer's Route Monitoring, and Peer Down forgets them. The AS width of
+Route Monitoring follows the per-peer header's A flag (2-octet when set, RFC
+7854 §4.2): the speaker may relay paths re-encoded; the negotiated width is
+kept for callers. A peer never seen in a Peer Up (FRR sends Route Monitoring for
+locally originated routes with an all-zero peer) gets no ADD-PATH. Both choices
+are backed by the codec's retry heuristics when the speaker gets them wrong.
+
+Buffering is linear-time and bounded (see BmpDecoder.__init__); Route
+Monitoring, the bulk of a session, is decoded in place without copying its body.
 """
 
 from __future__ import annotations
@@ -107,7 +113,7 @@ _make_peer_header = positional_constructor(PeerHeader)
 _make_route_monitoring = positional_constructor(RouteMonitoring)
 
 
-def peer_context(peer: PeerHeader, sent_open: Open, received_open: Open) -> PeerContext:
+def context_from_peer_up(peer: PeerHeader, sent_open: Open, received_open: Open) -> PeerContext:
     """Derive the Route Monitoring decoding context from a Peer Up.
 
     ADD-PATH (RFC 7911 §4/§5) applies to a direction when the sender advertised
@@ -365,7 +371,7 @@ class BmpDecoder:
             p = end
         sent_open, received_open = opens
         tlvs = _information_tlvs(body, p)
-        self._peers[peer.key] = peer_context(peer, sent_open, received_open)
+        self._peers[peer.key] = context_from_peer_up(peer, sent_open, received_open)
         return PeerUp(
             peer=peer,
             local_address=local,
