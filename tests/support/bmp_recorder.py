@@ -7,6 +7,7 @@ else's job. Used to assert that routers really stream and to record fixtures.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 import threading
@@ -45,14 +46,25 @@ PEER_TYPE_LOC_RIB = 3  # RFC 9069
 
 @dataclass(frozen=True)
 class BmpHeader:
-    """One message as located by its common header; `peer_type`/`peer_flags` are None without a per-peer header."""
+    """One message as located by its common header.
+
+    The `peer_*` fields come from the per-peer header and are None for message
+    types without one; they let tests tell pre/post-policy, Loc-RIB and FRR's
+    all-zero peer apart without a decoder.
+    """
 
     offset: int
     version: int
     length: int
     type: int
-    peer_type: int | None
-    peer_flags: int | None
+    peer_type: int | None = None
+    peer_flags: int | None = None
+    peer_address: str | None = None
+    peer_asn: int | None = None
+
+    @property
+    def loc_rib(self) -> bool:
+        return self.peer_type == PEER_TYPE_LOC_RIB
 
     @property
     def post_policy(self) -> bool:
@@ -69,10 +81,15 @@ def split_messages(data: bytes) -> list[BmpHeader]:
             raise ValueError(f"not BMP v3 at offset {offset}: version {version}, length {length}")
         if offset + length > len(data):
             break
-        peer_type = peer_flags = None
-        if mtype in _PER_PEER and length >= 8:
-            peer_type, peer_flags = data[offset + 6], data[offset + 7]
-        out.append(BmpHeader(offset, version, length, mtype, peer_type, peer_flags))
+        header = BmpHeader(offset, version, length, mtype)
+        if mtype in _PER_PEER and length >= 6 + 42:
+            # Per-peer header: type, flags, distinguisher(8), address(16), AS(4), BGP ID(4), time(8).
+            ptype, flags = data[offset + 6], data[offset + 7]
+            raw = data[offset + 16 : offset + 32]
+            addr = ipaddress.IPv6Address(raw) if flags & PEER_FLAG_V else ipaddress.IPv4Address(raw[12:])
+            (asn,) = struct.unpack_from("!I", data, offset + 32)
+            header = BmpHeader(offset, version, length, mtype, ptype, flags, str(addr), asn)
+        out.append(header)
         offset += length
     return out
 

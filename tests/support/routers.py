@@ -72,8 +72,13 @@ class Neighbor:
 
 @dataclass(frozen=True)
 class BmpServer:
-    """Where a router streams BMP. GoBGP policies: pre-policy, post-policy, both, local-rib, all.
-    FRR monitors: any of pre-policy, post-policy (and loc-rib where the build has it)."""
+    """Where a router streams BMP.
+
+    GoBGP policies: pre-policy, post-policy, local-rib, all (= pre + post + Loc-RIB).
+    GoBGP 3.10 still parses "both" but it is obsolete and streams no Route
+    Monitoring at all, so it is refused here. FRR monitors: a sequence of
+    pre-policy / post-policy ("both" expands to the two).
+    """
 
     address: str
     port: int
@@ -281,7 +286,12 @@ class GoBgp(_Daemon):
                         f"      send-max = {n.add_paths_send}",
                     ]
         for s in self.bmp_servers:
-            policy = s.policy if isinstance(s.policy, str) else "both"
+            policy = s.policy if isinstance(s.policy, str) else "+".join(s.policy)
+            if policy not in ("pre-policy", "post-policy", "local-rib", "all"):
+                raise ValueError(
+                    f"GoBGP route-monitoring-policy {policy!r}: use pre-policy, post-policy, local-rib or all "
+                    '("both" is obsolete in GoBGP 3.10 and sends no Route Monitoring)'
+                )
             lines += [
                 "",
                 "[[bmp-servers]]",
