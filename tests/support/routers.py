@@ -454,6 +454,8 @@ class Frr(_Daemon):
     """FRR's bgpd alone (no zebra, `--no_kernel`) in `ns`, with the BMP module loaded.
 
     Runtime changes go through `vtysh -d bgpd` on this bgpd's private vty socket.
+    `soft_reconfiguration` (default on) keeps the Adj-RIB-In that BMP pre-policy
+    monitoring needs; turn it off to reproduce FRR's withdraw-only pre-policy stream.
     """
 
     kind = "frr"
@@ -468,6 +470,8 @@ class Frr(_Daemon):
         bmp_targets: Iterable[BmpServer | tuple] = (),
         route_maps: Iterable[Policy] = (),
         bmp_mirror: bool = False,
+        bmp_stats_ms: int | None = None,
+        soft_reconfiguration: bool = True,
         start: bool = True,
     ) -> None:
         super().__init__(ns)
@@ -478,6 +482,8 @@ class Frr(_Daemon):
         self.bmp_targets = [_bmp_server(s) for s in bmp_targets]
         self.route_maps = list(route_maps)
         self.bmp_mirror = bmp_mirror
+        self.bmp_stats_ms = bmp_stats_ms
+        self.soft_reconfiguration = soft_reconfiguration
         self.config_path = self.dir / "bgpd.conf"
         self.config_path.write_text(self.render_config())
         # bgpd drops to user frr right away and must still read and write here.
@@ -530,6 +536,10 @@ class Frr(_Daemon):
                 if f"{fam}-unicast" not in n.afi_safis:
                     continue
                 lines.append(f"  neighbor {n.address} activate")
+                if self.soft_reconfiguration:
+                    # FRR's BMP pre-policy monitor reads the stored Adj-RIB-In; without
+                    # it, FRR 8.4 reports every received route pre-policy as a withdraw.
+                    lines.append(f"  neighbor {n.address} soft-reconfiguration inbound")
                 if n.import_policy:
                     lines.append(f"  neighbor {n.address} route-map {n.import_policy.name} in")
                 if n.export_policy:
@@ -549,6 +559,8 @@ class Frr(_Daemon):
                 lines += [f"  bmp monitor {fam} unicast {m}" for m in monitors]
             if self.bmp_mirror:
                 lines.append("  bmp mirror")
+            if self.bmp_stats_ms:
+                lines.append(f"  bmp stats interval {self.bmp_stats_ms}")
             lines.append(" exit")
         lines += ["exit", ""]
         return "\n".join(lines)
