@@ -107,6 +107,10 @@ class BmpSession:
         with self._lock:
             return bytes(self.data)
 
+    def size(self) -> int:
+        with self._lock:
+            return len(self.data)
+
     def messages(self) -> list[BmpHeader]:
         return split_messages(self.snapshot())
 
@@ -190,10 +194,10 @@ class BmpRecorder:
 
     def wait_quiet(self, session: BmpSession, quiet: float = 1.0, timeout: float = 60.0) -> int:
         """Wait until `session` received nothing new for `quiet` seconds; returns its size."""
-        last = [len(session.snapshot()), time.monotonic()]
+        last = [session.size(), time.monotonic()]
 
         def settled() -> bool:
-            size = len(session.snapshot())
+            size = session.size()
             now = time.monotonic()
             if size != last[0]:
                 last[0], last[1] = size, now

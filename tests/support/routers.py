@@ -23,7 +23,8 @@ from .bmp_recorder import BmpRecorder  # noqa: F401  (re-exported: routers and r
 from .netns import Namespace
 from .wait import wait_until
 
-FRR_BGPD = "/usr/lib/frr/bgpd"
+# Debian installs the FRR daemons outside PATH; NX_FRR_BGPD points elsewhere if needed.
+FRR_BGPD = os.environ.get("NX_FRR_BGPD", "/usr/lib/frr/bgpd")
 _api_ports = itertools.count(50151)
 
 
