@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
+    "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway` (also the `saimiris` command)"),
 }
 
 
