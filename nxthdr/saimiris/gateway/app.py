@@ -110,7 +110,8 @@ def check(cfg: dict) -> list[str]:
 class Gateway:
     """The gateway: components in start order, plus handles tests use."""
 
-    def __init__(self, cfg: dict, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: dict, clock: Callable[[], float] = time.time,
+                 publisher: ProbePublisher | None = None) -> None:
         problems = check(cfg)
         if problems:
             raise ConfigError(problems)
@@ -125,7 +126,7 @@ class Gateway:
             sasl_mechanism=k["auth_sasl_mechanism"], ssl_cafile=k.get("ssl_ca_file") or None,
             ssl_certfile=k.get("ssl_cert_file") or None, ssl_keyfile=k.get("ssl_key_file") or None,
             message_max_bytes=k["message_max_bytes"])
-        self.publisher = ProbePublisher(self.kafka_settings, self.metrics, k["publish_timeout_ms"] / 1000)
+        self.publisher = publisher or ProbePublisher(self.kafka_settings, self.metrics, k["publish_timeout_ms"] / 1000)
         d = cfg["database"]
         password = read_secret(None, d.get("password_file"), "database.password")
         self.db = open_database(d["url"], password, d["pool_size"])
@@ -164,5 +165,5 @@ class Gateway:
         self.supervisor.request_stop()
 
 
-def build(cfg: dict, clock: Callable[[], float] = time.time) -> Gateway:
-    return Gateway(cfg, clock)
+def build(cfg: dict, clock: Callable[[], float] = time.time, publisher: ProbePublisher | None = None) -> Gateway:
+    return Gateway(cfg, clock, publisher)
