@@ -73,6 +73,7 @@ class GatewayApi:
         self.max_probes = max_probes
         self.clock = clock
         self._known_users: set[str] = set()
+        self.max_body_size = 0
         self._errors = logs.RateLimited(log)
         self.requests = metrics.counter("http_requests_total", "HTTP requests, by method, route and status",
                                         ("method", "route", "status"))
@@ -90,6 +91,7 @@ class GatewayApi:
     # -- application -----------------------------------------------------------------------
 
     def app(self, max_body_size: int, openapi: dict | None = None) -> web.Application:
+        self.max_body_size = max_body_size
         app = web.Application(client_max_size=max_body_size, middlewares=[self._middleware])
         r = app.router
         r.add_post("/agent-api/agent/register", self.register)
@@ -122,7 +124,7 @@ class GatewayApi:
         except ApiError as e:
             response = error(e.status, e.message, e.headers)
         except web.HTTPRequestEntityTooLarge as e:
-            response = error(413, f"request body larger than {e.max_size} bytes")
+            response = error(413, f"request body larger than {self.max_body_size} bytes")
         except web.HTTPException as e:
             if e.status < 400:
                 raise
