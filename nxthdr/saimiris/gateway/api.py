@@ -52,6 +52,10 @@ class ApiError(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
+def _name(key: str) -> str:
+    return key if key.isidentifier() and len(key) <= 40 else v.show(key)
+
+
 def error(status: int, message: str, headers: dict | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
@@ -153,7 +157,7 @@ class GatewayApi:
     @staticmethod
     def _no_query(request: web.Request) -> None:
         if request.query:
-            raise ApiError(400, f"{next(iter(request.query))}: unknown query parameter")
+            raise ApiError(400, f"{_name(next(iter(request.query)))}: unknown query parameter (none expected)")
 
     def _agent(self, request: web.Request) -> Agent:
         try:
@@ -382,7 +386,7 @@ class GatewayApi:
         allowed = {"limit", "status", "since", "until", "agent", "sort", "reverse"}
         for key in q:
             if key not in allowed:
-                raise ApiError(400, f"{v.show(key)}: unknown query parameter (expected {', '.join(sorted(allowed))})")
+                raise ApiError(400, f"{_name(key)}: unknown query parameter (expected {', '.join(sorted(allowed))})")
         for key in allowed:
             if len(q.getall(key, [])) > 1:
                 raise ApiError(400, f"{key}: given more than once")
