@@ -392,7 +392,7 @@ class GatewayApi:
                 raise ApiError(400, f"{key}: given more than once")
         try:
             limit = 20
-            if q.get("limit", ""):
+            if "limit" in q:
                 text = q["limit"]
                 if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100:
                     raise v.BadRequest(f"limit: expected an integer in 1..100, got {v.show(text)}")
@@ -401,14 +401,14 @@ class GatewayApi:
             for s in statuses:
                 if s not in STATUSES:
                     raise v.BadRequest(f"status: {v.show(s)} is not one of {', '.join(STATUSES)}")
-            sort = q.get("sort", "") or "updated"
+            sort = q.get("sort", "updated")
             if sort not in SORTS:
                 raise v.BadRequest(f"sort: expected {' or '.join(SORTS)}, got {v.show(sort)}")
             f = ListFilter(statuses=statuses,
-                           since_ms=v.parse_time(q["since"], "since") if q.get("since") else None,
-                           until_ms=v.parse_time(q["until"], "until") if q.get("until") else None,
+                           since_ms=v.parse_time(q["since"], "since") if "since" in q else None,
+                           until_ms=v.parse_time(q["until"], "until") if "until" in q else None,
                            agent=q.get("agent") or None, sort=sort,
-                           reverse=v.parse_bool(q.get("reverse", ""), "reverse"), limit=limit)
+                           reverse=v.parse_bool(q["reverse"], "reverse") if "reverse" in q else False, limit=limit)
         except v.BadRequest as e:
             raise ApiError(400, str(e)) from None
         rows = await self.store.list_measurements(sub, f)

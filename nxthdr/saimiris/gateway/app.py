@@ -150,7 +150,7 @@ class Gateway:
                               daily_limit=lim["daily_probe_limit"],
                               enforce_prefix=not cfg["users"]["allow_any_source"],
                               max_probes=lim["max_probes_per_request"], metrics=self.metrics, clock=clock)
-        self.app = self.api.app(cfg["gateway"]["max_body_size"], document())
+        self.app = self.api.app(cfg["gateway"]["max_body_size"], document(dev_mode=auth["dev_mode"]))
         self.server = ApiServer(self.app, cfg["gateway"]["address"],
                                 on_stop=self.jwks.close if self.jwks is not None else None)
         self.metrics_server = MetricsServer(self.metrics, cfg["metrics"]["address"])

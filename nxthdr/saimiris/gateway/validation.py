@@ -218,7 +218,7 @@ def parse_time(text: str, what: str) -> int:
 
 def parse_bool(text: str, what: str) -> bool:
     low = text.strip().lower()
-    if low in ("", "false", "0"):
+    if low in ("false", "0"):
         return False
     if low in ("true", "1"):
         return True
