@@ -189,6 +189,8 @@ class GatewayApi:
                 await self.store.ensure_user(sub, uid, self._now_ms())
             except UserIdCollision:
                 raise ApiError(403, "your user id collides with another user's; contact the operators") from None
+            if len(self._known_users) > 100000:  # a cache, not a registry: bound it
+                self._known_users.clear()
             self._known_users.add(sub)
         return uid
 
