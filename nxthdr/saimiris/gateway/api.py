@@ -9,7 +9,6 @@ need `Authorization: Bearer <OIDC access token>` (or nothing, in dev mode).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 import uuid
@@ -127,7 +126,7 @@ class GatewayApi:
             response = await handler(request)
         except ApiError as e:
             response = error(e.status, e.message, e.headers)
-        except web.HTTPRequestEntityTooLarge as e:
+        except web.HTTPRequestEntityTooLarge:
             response = error(413, f"request body larger than {self.max_body_size} bytes")
         except web.HTTPException as e:
             if e.status < 400:

@@ -137,7 +137,8 @@ class Database:
             return await self._version(tx)
 
     async def _version(self, tx: Tx) -> int:
-        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at BIGINT NOT NULL)")
+        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                         "(version INTEGER NOT NULL, applied_at BIGINT NOT NULL)")
         return await tx.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version") or 0
 
     async def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:

@@ -217,7 +217,8 @@ class Store:
             raise NotFound(f"measurement {mid} not found")
         out = self._summary(row)
         rows = await self.db.fetch("SELECT agent_id, src_ip, expected_probes, sent_probes, is_complete, charged, "
-                                   "updated_at FROM measurement_agents WHERE measurement_id = $1 ORDER BY agent_id", mid)
+                                   "updated_at FROM measurement_agents WHERE measurement_id = $1 "
+                                   "ORDER BY agent_id", mid)
         out["agents"] = [{"agent_id": r[0], "src_ip": r[1], "expected_probes": r[2], "sent_probes": r[3],
                           "is_complete": bool(r[4]), "cancelled": out["measurement_cancelled"] and not r[4],
                           "charged_probes": r[5], "updated_at": r[6]} for r in rows]

@@ -228,7 +228,8 @@ def parse_bool(text: str, what: str) -> bool:
 def iso(ms: int | float | None) -> str | None:
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 # -- agent bodies --------------------------------------------------------------------------

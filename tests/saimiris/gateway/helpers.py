@@ -36,8 +36,8 @@ class RecordingPublisher(ProbePublisher):
     """The real record building (chunks, headers), with records kept in memory instead of sent."""
 
     def __init__(self, cfg: dict) -> None:
-        super().__init__(KafkaSettings(topic=cfg["kafka"]["topic"], message_max_bytes=cfg["kafka"]["message_max_bytes"]),
-                         Metrics("test"))
+        k = cfg["kafka"]
+        super().__init__(KafkaSettings(topic=k["topic"], message_max_bytes=k["message_max_bytes"]), Metrics("test"))
         self.sent: list[tuple[str, str, bytes, list]] = []
         self.fail = False
 
