@@ -149,6 +149,7 @@ class PeerDown:
     reason: int  # 1..6 (RFC 7854 4.9, RFC 9069)
     notification: Notification | None  # reasons 1 and 3
     fsm_event: int | None  # reason 2
+    tlvs: tuple[InformationTlv, ...] = ()  # reason 6 (RFC 9069)
 
 
 @dataclass(frozen=True, slots=True)

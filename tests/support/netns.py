@@ -6,8 +6,10 @@ leftovers of a killed run never collide; `Topology.close()` deletes what it made
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
+import random
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -47,6 +49,31 @@ class Namespace:
         self.run("sysctl", "-qw", f"{key}={value}")
 
 
+@dataclass(frozen=True)
+class Uplink:
+    """A veth between a namespace and the root namespace, with one IPv4 /30 and one IPv6 /64.
+
+    Addresses carry no prefix length; the root side is where a collector in the
+    test process listens, the namespace side is what the router connects from.
+    """
+
+    ns_if: str
+    root_if: str
+    ns_v4: str
+    root_v4: str
+    ns_v6: str
+    root_v6: str
+
+
+def _random_uplink_subnets() -> tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]:
+    # The root namespace is shared with whatever else runs on the machine, so the
+    # subnets are random: a /30 in 198.18.0.0/15 (RFC 2544 benchmarking range,
+    # never routed) and a /64 in a random ULA /48 (RFC 4193).
+    v4 = ipaddress.IPv4Network((int(ipaddress.IPv4Address("198.18.0.0")) + 4 * random.randrange(1 << 15), 30))
+    v6 = ipaddress.IPv6Network(((0xFD << 120) | (random.getrandbits(56) << 64), 64))
+    return v4, v6
+
+
 @dataclass
 class Topology:
     """A set of namespaces joined by veth pairs. Use as a context manager."""
@@ -78,6 +105,14 @@ class Topology:
                 run(*prefix, "ip", family, "addr", "add", addr, "dev", ifname, *(["nodad"] if ":" in addr else []))
             run(*prefix, "ip", "link", "set", ifname, "up")
         return ia, ib
+
+    def uplink(self, ns: Namespace) -> Uplink:
+        """Join `ns` to the root namespace on fresh random subnets (see `Uplink`)."""
+        v4, v6 = _random_uplink_subnets()
+        ns_v4, root_v4 = str(v4[2]), str(v4[1])
+        ns_v6, root_v6 = str(v6[2]), str(v6[1])
+        ns_if, root_if = self.link(ns, [f"{ns_v4}/30", f"{ns_v6}/64"], None, [f"{root_v4}/30", f"{root_v6}/64"])
+        return Uplink(ns_if, root_if, ns_v4, root_v4, ns_v6, root_v6)
 
     def close(self) -> None:
         for ns in reversed(self.namespaces):
