@@ -317,9 +317,10 @@ class GatewayApi:
         uid = await self._user_id(sub)
         day = self._day()
         used = await self.store.usage(sub, day)
+        limit = await self.store.daily_limit(sub, self.daily_limit)
         return web.json_response({
-            "sub": sub, "user_id": uid, "day": day, "used": used, "limit": self.daily_limit,
-            "remaining": max(self.daily_limit - used, 0),
+            "sub": sub, "user_id": uid, "day": day, "used": used, "limit": limit,
+            "remaining": max(limit - used, 0),
             "submission_count": await self.store.measurements_today(sub, day),
         })
 
@@ -362,7 +363,8 @@ class GatewayApi:
         targets = [(t.agent_id, str(t.src_ip)) for t in submission.targets]
         mid = str(uuid.uuid4())
         try:
-            await self.store.create_measurement(mid, sub, self._day(), self._now_ms(), n, targets, self.daily_limit)
+            limit = await self.store.daily_limit(sub, self.daily_limit)
+            await self.store.create_measurement(mid, sub, self._day(), self._now_ms(), n, targets, limit)
         except QuotaExceeded as e:
             self.rejected.labels("quota").inc(n)
             raise ApiError(429, str(e)) from None

@@ -84,6 +84,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at BIGINT NOT NULL
         )""",
     )),
+    Migration(3, "user_limits: per-user daily probe limits overriding limits.daily_probe_limit", (
+        """CREATE TABLE user_limits (
+            user_sub TEXT PRIMARY KEY,
+            daily_probe_limit BIGINT NOT NULL,
+            note TEXT
+        )""",
+    )),
 )
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

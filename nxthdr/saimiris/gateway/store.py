@@ -81,6 +81,16 @@ class Store:
             if row is None or row[0] != sub:
                 raise UserIdCollision(user_id) from None
 
+    async def daily_limit(self, sub: str, default: int) -> int:
+        """The user's own limit (a `user_limits` row, set by the operators) or the default."""
+        own = await self.db.fetchval("SELECT daily_probe_limit FROM user_limits WHERE user_sub = $1", sub)
+        return default if own is None else own
+
+    async def set_daily_limit(self, sub: str, limit: int, note: str | None = None) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("INSERT INTO user_limits (user_sub, daily_probe_limit, note) VALUES ($1, $2, $3) "
+                             "ON CONFLICT (user_sub) DO UPDATE SET daily_probe_limit = $2, note = $3", sub, limit, note)
+
     async def usage(self, sub: str, day: str) -> int:
         return await self.db.fetchval("SELECT probes FROM usage WHERE user_sub = $1 AND day = $2", sub, day) or 0
 

@@ -221,3 +221,20 @@ def test_oversize_bodies_and_unknown_routes(db_url):
             assert status == 400
 
     run(scenario())
+
+
+def test_per_user_limits_override_the_default(db_url):
+    async def scenario():
+        async with running(gateway_config(db_url, limits={"daily_probe_limit": 100})) as c:
+            await c.healthy_agent("a1")
+            target = [("a1", c.source_for(DEV_USER))]
+            await c.gw.store.set_daily_limit(DEV_USER, 5, "trial account")
+            assert (await c.call("GET", "/api/user/me"))[1]["limit"] == 5
+            assert (await c.submit(target, probes(6)))[0] == 429
+            assert (await c.submit(target, probes(5)))[0] == 200
+            await c.gw.store.set_daily_limit(DEV_USER, 1000)
+            assert (await c.submit(target, probes(500)))[0] == 200
+            me = (await c.call("GET", "/api/user/me"))[1]
+            assert (me["used"], me["limit"], me["remaining"]) == (505, 1000, 495)
+
+    run(scenario())
