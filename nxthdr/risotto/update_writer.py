@@ -17,7 +17,7 @@ import hashlib
 import struct
 
 from nxthdr.bgp.types import AFI_BGP_LS, AFI_IPV4, AFI_IPV6, PathAttributes, ZERO16
-from nxthdr.core.capnp_codec import ObjectArea, list_pointer, struct_layout, struct_pointer
+from nxthdr.core.capnp_codec import list_pointer, struct_layout, struct_pointer
 
 LAYOUT = struct_layout("update.capnp", "Update")
 _S = LAYOUT.by_name
@@ -77,8 +77,29 @@ def column_safi(safi: int) -> int:
     return safi if safi in (1, 2) else 0
 
 
+# Pointer words of the Update struct, and the layouts of the nested structs.
+_PTR = {sl.name: _PTR_WORD + sl.offset for sl in LAYOUT.slots if sl.kind in ("data", "text", "list")}
+_COMM = _S["communities"].element_layout
+_EXT = _S["extendedCommunities"].element_layout
+_LARGE = _S["largeCommunities"].element_layout
+assert (_COMM.data_words, _COMM.pointer_count) == (1, 0) and _COMM.by_name["value"].offset == 4
+assert (_EXT.data_words, _EXT.pointer_count) == (1, 1) and _EXT.by_name["typeLow"].offset == 1
+assert (_LARGE.data_words, _LARGE.pointer_count) == (2, 0) and _LARGE.by_name["localDataPart2"].offset == 8
+_ORIGIN_TEXT = {o: o.encode() + b"\0" * (8 - len(o) % 8) for o in ("", "IGP", "EGP", "INCOMPLETE")}
+_COMM_TAG = {}
+_pack_q = struct.Struct("<Q").pack
+
+
+def _words(n_bytes: int) -> int:
+    return (n_bytes + 7) // 8
+
+
 class Template:
-    """Everything of a row that depends only on the UPDATE's attributes."""
+    """Everything of a row that depends only on the UPDATE's attributes.
+
+    Built on every attribute-cache miss (for some tables, once per prefix), so
+    the objects are packed directly rather than through the generic writer.
+    """
 
     __slots__ = ("attrs", "head", "ptrs", "objs", "attr_id", "med", "local_pref", "otc", "agg_asn", "agg_id",
                  "originator", "reach_afi", "reach_safi", "unreach_afi", "unreach_safi", "atomic")
@@ -86,33 +107,68 @@ class Template:
     def __init__(self, attrs: PathAttributes, next_hop: bytes, next_hop_ll: bytes,
                  reach: tuple[int, int], unreach: tuple[int, int]) -> None:
         self.attrs = attrs  # held so that a cache keyed by id(attrs) stays valid
-        ptr_word = {s.name: _PTR_WORD + s.offset for s in LAYOUT.slots if s.kind in ("data", "text", "list")}
         pointers = [0] * LAYOUT.pointer_count
+        chunks = []
+        w = _OBJ_WORD
         # prefixAddr, routerAddr, peerAddr: 16 bytes each, written per row.
-        fixed_word = _OBJ_WORD
         for name in ("prefixAddr", "routerAddr", "peerAddr"):
-            pointers[_S[name].offset] = list_pointer(fixed_word - ptr_word[name] - 1, 2, 16)
-            fixed_word += 2
-        area = ObjectArea(fixed_word)
-        pointers[_S["nextHop"].offset] = area.add_bytes(ptr_word["nextHop"], next_hop)
-        pointers[_S["nextHopLinkLocal"].offset] = area.add_bytes(ptr_word["nextHopLinkLocal"], next_hop_ll)
-        pointers[_S["origin"].offset] = area.add_bytes(ptr_word["origin"], attrs.origin.encode(), text=True)
-        pointers[_S["asPath"].offset] = area.add_scalar_list(ptr_word["asPath"], "uint32", attrs.as_path)
-        pointers[_S["communities"].offset] = area.add_struct_list(
-            ptr_word["communities"], _S["communities"].element_layout,
-            [{"asn": a, "value": v} for a, v in attrs.communities])
-        pointers[_S["extendedCommunities"].offset] = area.add_struct_list(
-            ptr_word["extendedCommunities"], _S["extendedCommunities"].element_layout,
-            [{"typeHigh": c.type_high, "typeLow": c.type_low, "value": c.value} for c in attrs.extended_communities])
-        pointers[_S["largeCommunities"].offset] = area.add_struct_list(
-            ptr_word["largeCommunities"], _S["largeCommunities"].element_layout,
-            [{"globalAdmin": g, "localDataPart1": a, "localDataPart2": b} for g, a, b in attrs.large_communities])
-        pointers[_S["clusterList"].offset] = area.add_scalar_list(ptr_word["clusterList"], "uint32",
-                                                                  attrs.cluster_list)
-        words = fixed_word + area.words
-        self.head = struct.pack("<II", 0, words) + _ROOT
+            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 2, 16)
+            w += 2
+        for name, value in (("nextHop", next_hop), ("nextHopLinkLocal", next_hop_ll)):
+            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 2, 16)
+            chunks.append(value)
+            w += 2
+        origin = attrs.origin
+        text = _ORIGIN_TEXT.get(origin)
+        if text is None:
+            raw = origin.encode()
+            text = raw + b"\0" * (8 - len(raw) % 8)
+        pointers[_S["origin"].offset] = list_pointer(w - _PTR["origin"] - 1, 2, len(origin.encode()) + 1)
+        chunks.append(text)
+        w += len(text) // 8
+        for name, values in (("asPath", attrs.as_path), ("clusterList", attrs.cluster_list)):
+            n = len(values)
+            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 4, n)
+            if n:
+                blob = struct.pack("<%dI" % n, *values)
+                if n & 1:
+                    blob += b"\0\0\0\0"
+                chunks.append(blob)
+                w += _words(4 * n)
+        comms = attrs.communities
+        n = len(comms)
+        pointers[_S["communities"].offset] = list_pointer(w - _PTR["communities"] - 1, 7, n)
+        chunks.append(_pack_q(struct_pointer(n, 1, 0)))
+        if n:
+            chunks.append(struct.pack("<" + "IH2x" * n, *[x for c in comms for x in c]))
+        w += 1 + n
+        ext = attrs.extended_communities
+        n = len(ext)
+        pointers[_S["extendedCommunities"].offset] = list_pointer(w - _PTR["extendedCommunities"] - 1, 7, 2 * n)
+        chunks.append(_pack_q(struct_pointer(n, 1, 1)))
+        first = w + 1
+        payload_word = first + 2 * n
+        payloads = []
+        for i, c in enumerate(ext):
+            value = c.value
+            ptr_word = first + 2 * i + 1
+            chunks.append(struct.pack("<BB6xQ", c.type_high, c.type_low,
+                                      list_pointer(payload_word - ptr_word - 1, 2, len(value))))
+            padded = value + b"\0" * (-len(value) % 8)
+            payloads.append(padded)
+            payload_word += len(padded) // 8
+        chunks.extend(payloads)
+        w = payload_word
+        large = attrs.large_communities
+        n = len(large)
+        pointers[_S["largeCommunities"].offset] = list_pointer(w - _PTR["largeCommunities"] - 1, 7, 2 * n)
+        chunks.append(_pack_q(struct_pointer(n, 2, 0)))
+        if n:
+            chunks.append(struct.pack("<" + "III4x" * n, *[x for c in large for x in c]))
+        w += 1 + 2 * n
+        self.head = struct.pack("<II", 0, w) + _ROOT
         self.ptrs = struct.pack("<%dQ" % LAYOUT.pointer_count, *pointers)
-        self.objs = b"".join(area.chunks)
+        self.objs = b"".join(chunks)
         self.med = attrs.med
         self.local_pref = attrs.local_pref
         self.otc = attrs.only_to_customer
@@ -124,12 +180,14 @@ class Template:
         self.unreach_afi, self.unreach_safi = column_afi(unreach[0]), column_safi(unreach[1])
         # A stable identity of the attributes, used by curation to tell an identical
         # re-announcement from an attribute change; it survives restarts (state file).
-        h = hashlib.blake2b(digest_size=8)
-        h.update(struct.pack("<IIIIIIB", self.med, self.local_pref, self.otc, self.agg_asn, self.agg_id,
-                             self.originator, self.atomic))
+        h = hashlib.blake2b(_ATTR_SCALARS(self.med, self.local_pref, self.otc, self.agg_asn, self.agg_id,
+                                          self.originator, self.atomic), digest_size=8)
         h.update(self.ptrs)
         h.update(self.objs)
         self.attr_id = int.from_bytes(h.digest(), "little")
+
+
+_ATTR_SCALARS = struct.Struct("<IIIIIIB").pack
 
 
 class UpdateWriter:

@@ -80,7 +80,7 @@ def test_unreadable_state_is_quarantined(tmp_path):
     path = tmp_path / "state.bin"
     h = populated()
     data = state_file.serialise(state_file.snapshot(h.p.rib))
-    for bad in (b"garbage", data[:-10], data[:20] + b"\x00" + data[21:]):
+    for bad in (b"garbage", data[:-10], data[:20] + bytes([data[20] ^ 0xFF]) + data[21:]):
         path.write_bytes(bad)
         rib = state_file.load(str(path), now=1.0)
         assert rib.routers == {}
