@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
+    "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
 }
 
 
