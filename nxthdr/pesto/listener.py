@@ -24,6 +24,8 @@ MAX_DATAGRAM = 65535
 # Datagrams read per wake-up before yielding to the loop: large enough to amortise the
 # selector, small enough that the Kafka sender and the batch ticker still run under load.
 DRAIN_BATCH = 256
+# At most this many datagrams are read at stop: a full 8 MiB buffer of small datagrams.
+STOP_DRAIN_LIMIT = 50_000
 
 
 def open_sockets(address: str, count: int = 1, receive_buffer: int = 8 << 20) -> list[socket.socket]:
@@ -136,8 +138,9 @@ class UdpReader:
         for s in self.socks:
             if s.fileno() >= 0:
                 self._loop.remove_reader(s.fileno())
-                # What is already queued in the kernel was accepted from the exporter: take it.
-                self._drain(s, limit=1 << 30)
+                # What is already queued in the kernel was accepted from the exporter: take it
+                # (bounded: exporters that keep sending must not hold the shutdown forever).
+                self._drain(s, limit=STOP_DRAIN_LIMIT)
         self._loop = None
 
     def _drain(self, sock: socket.socket, limit: int = DRAIN_BATCH) -> None:
