@@ -319,6 +319,7 @@ def main() -> None:
 
             if not jars_available():
                 sys.exit("Kafka jars not found (run .ci/install or set NXTHDR_KAFKA_LIBS), or use --sink file")
+            (workdir / "kafka").mkdir()
             broker = KafkaBroker(str(workdir / "kafka"))
             broker.start()
         print(f"{os.cpu_count()} CPUs; sink {args.sink}; {args.duration:.0f} s per rate; "
