@@ -19,6 +19,7 @@ reported are kept so totals never go backwards.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -182,6 +183,11 @@ class WorkerPool:
         # A fresh interpreter (not fork: this process runs an event loop and threads, and not
         # multiprocessing's spawn, which re-imports the caller's __main__) given the socket by fd.
         r, wr = os.pipe()
+        try:
+            # Room for many snapshots: a worker must never block on a report while datagrams wait.
+            fcntl.fcntl(wr, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except (OSError, AttributeError):
+            pass
         fd = w.sock.fileno()
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # where `nxthdr` is importable from
