@@ -97,8 +97,9 @@ def worker_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-fd", type=int, required=True)
     ap.add_argument("--log-level", type=int, default=logging.INFO)
     args = ap.parse_args(argv)
-    cfg = json.load(sys.stdin)
-    # Ctrl-C reaches the whole process group: the main process decides when workers stop (SIGTERM).
+    # One line of configuration; then stdin stays open, and its end means "stop".
+    cfg = json.loads(sys.stdin.buffer.readline())
+    # Ctrl-C reaches the whole process group: the main process decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.setup(0, cfg["log"]["format"])
     logging.getLogger().setLevel(args.log_level)
@@ -112,25 +113,35 @@ async def _worker(index: int, cfg: dict, sock: socket.socket, conn) -> None:
     metrics = Metrics("pesto")
     unit = Unit(cfg, [sock], metrics, file_suffix=f".{index}")
     sup = Supervisor(unit.components)
+    stop = asyncio.Event()
 
     def send(kind: str) -> None:
         try:
             conn.send((kind, snapshot(metrics), metrics.health()))
         except (OSError, ValueError):  # the main process is gone: nothing to report to
-            sup.request_stop()
+            stop.set()
 
-    async def reporter() -> None:
-        while True:
-            await asyncio.sleep(SNAPSHOT_INTERVAL)
-            send("metrics")
+    def on_stdin() -> None:
+        # The stop request is the end of stdin, not a signal: it cannot arrive before the
+        # handler exists (a SIGTERM during interpreter start-up would kill the worker with
+        # datagrams unread), and a main process that dies closes it too.
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            stop.set()
 
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, sup.request_stop)
-    task = asyncio.create_task(reporter())
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # systemd signals the whole control group
+    loop.add_reader(0, on_stdin)
+    await sup.start()
+    send("ready")
     try:
-        await sup.run(install_signals=False)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), SNAPSHOT_INTERVAL)
+            except asyncio.TimeoutError:
+                send("metrics")
     finally:
-        task.cancel()
+        await sup.stop()
         send("stopped")
         conn.close()
 
@@ -138,7 +149,7 @@ async def _worker(index: int, cfg: dict, sock: socket.socket, conn) -> None:
 # -- main process side -----------------------------------------------------------------------------
 
 class _Worker:
-    __slots__ = ("index", "sock", "proc", "conn", "latest", "health", "stopped", "started")
+    __slots__ = ("index", "sock", "proc", "conn", "latest", "health", "stopped", "started", "ready")
 
     def __init__(self, index: int, sock: socket.socket | None) -> None:
         self.index, self.sock = index, sock
@@ -147,6 +158,7 @@ class _Worker:
         self.health: tuple[bool, dict] = (False, {})
         self.stopped = False
         self.started = 0.0
+        self.ready = False
 
 
 class WorkerPool:
@@ -154,8 +166,10 @@ class WorkerPool:
 
     name = "sflow-workers"
 
-    def __init__(self, cfg: dict, listener: SFlowSockets, metrics: Metrics, restart_delay: float = 1.0) -> None:
+    def __init__(self, cfg: dict, listener: SFlowSockets, metrics: Metrics, restart_delay: float = 1.0,
+                 start_timeout: float = 60.0) -> None:
         self.cfg = cfg
+        self.start_timeout = start_timeout
         self.listener = listener
         self.workers = [_Worker(i, None) for i in range(listener.count)]
         self.restart_delay = restart_delay
@@ -178,6 +192,15 @@ class WorkerPool:
         for w, sock in zip(self.workers, self.listener.socks, strict=True):
             w.sock = sock
             self._spawn(w)
+        # Started means serving: until then the datagrams wait in the kernel, and a stop could
+        # catch a worker before it can drain and flush.
+        deadline = time.monotonic() + self.start_timeout
+        while not all(w.ready for w in self.workers):
+            dead = [w.index for w in self.workers if w.proc.poll() is not None and not w.ready]
+            if dead or time.monotonic() > deadline:
+                await self.stop()
+                raise RuntimeError(f"sFlow workers {dead or 'not ready in time'} failed to start")
+            await asyncio.sleep(0.05)
 
     def _spawn(self, w: _Worker) -> None:
         # A fresh interpreter (not fork: this process runs an event loop and threads, and not
@@ -199,9 +222,9 @@ class WorkerPool:
                 stdin=subprocess.PIPE, pass_fds=(fd, wr), env=env)
         finally:
             os.close(wr)  # our copy: the pipe reads EOF when the worker ends
-        w.proc.stdin.write(json.dumps(self.cfg).encode())
-        w.proc.stdin.close()
-        w.conn, w.stopped, w.started = Connection(r, writable=False), False, time.monotonic()
+        w.proc.stdin.write(json.dumps(self.cfg).encode() + b"\n")
+        w.proc.stdin.flush()  # stdin stays open: closing it asks the worker to stop
+        w.conn, w.stopped, w.started, w.ready = Connection(r, writable=False), False, time.monotonic(), False
         self._loop.add_reader(r, self._on_message, w)
         logs.event(log, logging.INFO, "worker started", worker=w.index, pid=w.proc.pid)
 
@@ -209,7 +232,7 @@ class WorkerPool:
         try:
             while w.conn.poll():
                 kind, snap, health = w.conn.recv()
-                w.latest, w.health = snap, health
+                w.latest, w.health, w.ready = snap, health, True
                 if kind == "stopped":
                     w.stopped = True
         except (EOFError, OSError):
@@ -227,6 +250,10 @@ class WorkerPool:
         w.latest, w.health = [], (False, {})
         if self._stopping:
             return
+        try:
+            w.proc.stdin.close()
+        except OSError:
+            pass
         try:
             code = w.proc.wait(1)
         except subprocess.TimeoutExpired:
@@ -247,8 +274,8 @@ class WorkerPool:
         if w.proc is None or w.proc.poll() is not None:
             return False, "not running"
         ok, checks = w.health
-        if not checks:
-            return True, f"pid {w.proc.pid}, starting"
+        if not w.ready:
+            return False, f"pid {w.proc.pid}, starting"
         bad = {k: c["detail"] for k, c in checks.items() if not c["ok"]}
         return ok, f"pid {w.proc.pid}" + (f", {bad}" if bad else ", ok")
 
@@ -258,9 +285,12 @@ class WorkerPool:
         self._stopping = True
         for t in list(self._tasks):
             t.cancel()
-        running = [w for w in self.workers if w.proc is not None and w.proc.poll() is None]
-        for w in running:
-            w.proc.terminate()  # SIGTERM: the worker drains its socket and flushes its sinks
+        for w in self.workers:
+            if w.proc is not None and not w.proc.stdin.closed:
+                try:
+                    w.proc.stdin.close()  # the stop request: the worker drains its socket and flushes its sinks
+                except OSError:
+                    pass
         deadline = time.monotonic() + 30
         for w in self.workers:
             if w.proc is None:

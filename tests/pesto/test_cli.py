@@ -104,14 +104,13 @@ def test_sigterm_flushes_the_file(tmp_path, pmacct_datagrams, workers):
                              "--sflow-workers", str(workers)], cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        needle = "worker started" if workers > 1 else "sFlow listener started"
         lines = []
-        while not any(needle in x for x in lines):
+        # The supervisor reports "started" once every worker serves its socket.
+        while not any("nxthdr.supervisor: started" in x for x in lines):
             lines.append(proc.stderr.readline())
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-        time.sleep(1.0 if workers > 1 else 0.1)  # worker interpreters start
         send(port, pmacct_datagrams)
-        time.sleep(0.5)
+        time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
