@@ -63,7 +63,7 @@ def test_datagrams_to_records_in_the_file(tmp_path, pmacct_datagrams, pmacct_man
     assert f'pesto_sflow_samples_received_total{{type="flow"}} {nsamples}.0' in text
     assert f"pesto_sflow_records_total {nsamples}.0" in text
     assert "pesto_kernel_receive_drops_total 0.0" in text
-    assert f'pesto_sflow_exporter_datagrams_total{{exporter="127.0.0.1",status="success"}}' in text
+    assert 'pesto_sflow_exporter_datagrams_total{exporter="127.0.0.1",status="success"}' in text
     assert hstatus == 200 and json.loads(hbody)["status"] == "ok"
 
 
