@@ -1,7 +1,7 @@
 # The two commands of README.md. Both install what they need first.
 PYTHON ?= python3
 
-.PHONY: setup demo test bench-bmp
+.PHONY: setup demo test bench-bmp bench-pesto
 
 setup:
 	bash .ci/install
@@ -14,3 +14,6 @@ test: setup
 
 bench-bmp: setup
 	$(PYTHON) bench/bmp_pipeline.py
+
+bench-pesto: setup
+	$(PYTHON) bench/pesto_end_to_end.py --sfacctd

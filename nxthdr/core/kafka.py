@@ -108,6 +108,7 @@ class KafkaSink:
         self._connected = False
         self._stopping = False
         self._last_error = ""
+        self._in_flight: bytes | None = None  # value of the record the sender is waiting on
         self.kafka_messages = metrics.counter("kafka_messages_total", "Kafka records produced, by outcome", ("status",))
         self.dropped = metrics.fast_counter("dropped_messages_total",
                                             "Messages dropped before reaching a sink, by reason", ("reason",))
@@ -132,8 +133,16 @@ class KafkaSink:
         self._records.append((key, b"".join(batch.parts), batch.count, time.monotonic()))
         self._buffered += batch.count
         # Bounded buffer: the oldest records go first, so a recovering broker gets recent data.
+        # The record being sent stays: it may still be delivered, and must not count as dropped too.
         while self._buffered > self.settings.buffer_size and len(self._records) > 1:
-            _, _, n, _ = self._records.popleft()
+            if self._records[0][1] is self._in_flight:
+                if len(self._records) < 3:
+                    break
+                head = self._records.popleft()
+                _, _, n, _ = self._records.popleft()
+                self._records.appendleft(head)
+            else:
+                _, _, n, _ = self._records.popleft()
             self._buffered -= n
             self.dropped.inc(("kafka_buffer_full",), n)
             self.kafka_messages.labels("failure").inc()
@@ -250,9 +259,11 @@ class KafkaSink:
                 continue
             key, value, count, first_try = self._records[0]
             try:
+                self._in_flight = value
                 fut = await self._producer.send(self.settings.topic, value, key=key or None)
                 await fut
             except Exception as e:
+                self._in_flight = None
                 self._connected = False
                 self._last_error = str(e) or type(e).__name__
                 if time.monotonic() - first_try > timeout and self._records and self._records[0][3] == first_try:
@@ -268,8 +279,9 @@ class KafkaSink:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
+            self._in_flight = None
             self._connected = True
-            # The record may have been dropped from the buffer while it was in flight.
+            # The head is still this record: _seal never drops the record in flight.
             if self._records and self._records[0][1] is value:
                 self._records.popleft()
                 self._buffered -= count
