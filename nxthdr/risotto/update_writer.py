@@ -85,20 +85,32 @@ _LARGE = _S["largeCommunities"].element_layout
 assert (_COMM.data_words, _COMM.pointer_count) == (1, 0) and _COMM.by_name["value"].offset == 4
 assert (_EXT.data_words, _EXT.pointer_count) == (1, 1) and _EXT.by_name["typeLow"].offset == 1
 assert (_LARGE.data_words, _LARGE.pointer_count) == (2, 0) and _LARGE.by_name["localDataPart2"].offset == 8
-_ORIGIN_TEXT = {o: o.encode() + b"\0" * (8 - len(o) % 8) for o in ("", "IGP", "EGP", "INCOMPLETE")}
-_COMM_TAG = {}
+
+# Objects in order: five 16-byte Data (their pointers are constants), origin
+# text, asPath, clusterList, communities, extendedCommunities, largeCommunities.
+_FIXED = ("prefixAddr", "routerAddr", "peerAddr", "nextHop", "nextHopLinkLocal")
+_FIXED_PTRS = {name: list_pointer(_OBJ_WORD + 2 * i - _PTR[name] - 1, 2, 16) for i, name in enumerate(_FIXED)}
+_AFTER_FIXED = _OBJ_WORD + 2 * len(_FIXED)
+_ORDER = [sl.name for sl in sorted((sl for sl in LAYOUT.slots if sl.name in _PTR), key=lambda sl: sl.offset)]
+_PACK_PTRS = struct.Struct("<%dQ" % LAYOUT.pointer_count).pack
+_ORIGINS = {}
+for _o in ("", "IGP", "EGP", "INCOMPLETE"):
+    _raw = _o.encode() + b"\0"
+    _ORIGINS[_o] = (_raw + b"\0" * (-len(_raw) % 8),
+                    list_pointer(_AFTER_FIXED - _PTR["origin"] - 1, 2, len(_raw)))
+_P_AS, _P_CL, _P_COMM, _P_EXT, _P_LARGE = (_PTR[n] + 1 for n in ("asPath", "clusterList", "communities",
+                                                                   "extendedCommunities", "largeCommunities"))
+_M32 = 0xFFFFFFFF
+_TAG_COMM, _TAG_EXT, _TAG_LARGE = (struct_pointer(0, 1, 0), struct_pointer(0, 1, 1), struct_pointer(0, 2, 0))
 _pack_q = struct.Struct("<Q").pack
-
-
-def _words(n_bytes: int) -> int:
-    return (n_bytes + 7) // 8
+_ATTR_SCALARS = struct.Struct("<IIIIIIB").pack
 
 
 class Template:
     """Everything of a row that depends only on the UPDATE's attributes.
 
-    Built on every attribute-cache miss (for some tables, once per prefix), so
-    the objects are packed directly rather than through the generic writer.
+    Built on every attribute-cache miss (on real tables, for most prefixes), so
+    the objects are packed directly, with the pointer arithmetic inline.
     """
 
     __slots__ = ("attrs", "head", "ptrs", "objs", "attr_id", "med", "local_pref", "otc", "agg_asn", "agg_id",
@@ -107,87 +119,78 @@ class Template:
     def __init__(self, attrs: PathAttributes, next_hop: bytes, next_hop_ll: bytes,
                  reach: tuple[int, int], unreach: tuple[int, int]) -> None:
         self.attrs = attrs  # held so that a cache keyed by id(attrs) stays valid
-        pointers = [0] * LAYOUT.pointer_count
-        chunks = []
-        w = _OBJ_WORD
-        # prefixAddr, routerAddr, peerAddr: 16 bytes each, written per row.
-        for name in ("prefixAddr", "routerAddr", "peerAddr"):
-            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 2, 16)
-            w += 2
-        for name, value in (("nextHop", next_hop), ("nextHopLinkLocal", next_hop_ll)):
-            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 2, 16)
-            chunks.append(value)
-            w += 2
-        origin = attrs.origin
-        text = _ORIGIN_TEXT.get(origin)
-        if text is None:
-            raw = origin.encode()
-            text = raw + b"\0" * (8 - len(raw) % 8)
-        pointers[_S["origin"].offset] = list_pointer(w - _PTR["origin"] - 1, 2, len(origin.encode()) + 1)
-        chunks.append(text)
-        w += len(text) // 8
-        for name, values in (("asPath", attrs.as_path), ("clusterList", attrs.cluster_list)):
-            n = len(values)
-            pointers[_S[name].offset] = list_pointer(w - _PTR[name] - 1, 4, n)
-            if n:
-                blob = struct.pack("<%dI" % n, *values)
-                if n & 1:
-                    blob += b"\0\0\0\0"
-                chunks.append(blob)
-                w += _words(4 * n)
+        ptr = dict(_FIXED_PTRS)
+        origin = _ORIGINS.get(attrs.origin)
+        if origin is None:
+            raw = attrs.origin.encode() + b"\0"
+            origin = (raw + b"\0" * (-len(raw) % 8), list_pointer(_AFTER_FIXED - _PTR["origin"] - 1, 2, len(raw)))
+        text, ptr["origin"] = origin
+        chunks = [next_hop, next_hop_ll, text]
+        w = _AFTER_FIXED + len(text) // 8
+        # List(UInt32): element size code 4.
+        path = attrs.as_path
+        n = len(path)
+        ptr["asPath"] = 1 | (((w - _P_AS) << 2) & _M32) | (4 << 32) | (n << 35)
+        if n:
+            chunks.append(struct.pack("<%dI%dx" % (n, 4 * (n & 1)), *path))
+            w += (n + 1) >> 1
+        cl = attrs.cluster_list
+        n = len(cl)
+        ptr["clusterList"] = 1 | (((w - _P_CL) << 2) & _M32) | (4 << 32) | (n << 35)
+        if n:
+            chunks.append(struct.pack("<%dI%dx" % (n, 4 * (n & 1)), *cl))
+            w += (n + 1) >> 1
+        # Composite lists (code 7): a tag word, then the elements.
         comms = attrs.communities
         n = len(comms)
-        pointers[_S["communities"].offset] = list_pointer(w - _PTR["communities"] - 1, 7, n)
-        chunks.append(_pack_q(struct_pointer(n, 1, 0)))
+        ptr["communities"] = 1 | (((w - _P_COMM) << 2) & _M32) | (7 << 32) | (n << 35)
+        chunks.append(_pack_q(_TAG_COMM | (n << 2)))
         if n:
             chunks.append(struct.pack("<" + "IH2x" * n, *[x for c in comms for x in c]))
         w += 1 + n
         ext = attrs.extended_communities
         n = len(ext)
-        pointers[_S["extendedCommunities"].offset] = list_pointer(w - _PTR["extendedCommunities"] - 1, 7, 2 * n)
-        chunks.append(_pack_q(struct_pointer(n, 1, 1)))
-        first = w + 1
-        payload_word = first + 2 * n
-        payloads = []
-        for i, c in enumerate(ext):
-            value = c.value
-            ptr_word = first + 2 * i + 1
-            chunks.append(struct.pack("<BB6xQ", c.type_high, c.type_low,
-                                      list_pointer(payload_word - ptr_word - 1, 2, len(value))))
-            padded = value + b"\0" * (-len(value) % 8)
-            payloads.append(padded)
-            payload_word += len(padded) // 8
-        chunks.extend(payloads)
-        w = payload_word
+        ptr["extendedCommunities"] = 1 | (((w - _P_EXT) << 2) & _M32) | (7 << 32) | ((2 * n) << 35)
+        chunks.append(_pack_q(_TAG_EXT | (n << 2)))
+        if n:
+            payload_word = w + 1 + 2 * n
+            payloads = []
+            for i, c in enumerate(ext):
+                value = c.value
+                ptr_word = w + 2 + 2 * i
+                chunks.append(struct.pack("<BB6xQ", c.type_high, c.type_low,
+                                          list_pointer(payload_word - ptr_word - 1, 2, len(value))))
+                padded = value + b"\0" * (-len(value) % 8)
+                payloads.append(padded)
+                payload_word += len(padded) // 8
+            chunks.extend(payloads)
+            w = payload_word
+        else:
+            w += 1
         large = attrs.large_communities
         n = len(large)
-        pointers[_S["largeCommunities"].offset] = list_pointer(w - _PTR["largeCommunities"] - 1, 7, 2 * n)
-        chunks.append(_pack_q(struct_pointer(n, 2, 0)))
+        ptr["largeCommunities"] = 1 | (((w - _P_LARGE) << 2) & _M32) | (7 << 32) | ((2 * n) << 35)
+        chunks.append(_pack_q(_TAG_LARGE | (n << 2)))
         if n:
             chunks.append(struct.pack("<" + "III4x" * n, *[x for c in large for x in c]))
         w += 1 + 2 * n
         self.head = struct.pack("<II", 0, w) + _ROOT
-        self.ptrs = struct.pack("<%dQ" % LAYOUT.pointer_count, *pointers)
-        self.objs = b"".join(chunks)
-        self.med = attrs.med
-        self.local_pref = attrs.local_pref
-        self.otc = attrs.only_to_customer
-        self.agg_asn = attrs.aggregator_asn
-        self.agg_id = attrs.aggregator_bgp_id
-        self.originator = attrs.originator_id
-        self.atomic = ATOMIC if attrs.atomic_aggregate else 0
+        self.ptrs = _PACK_PTRS(*[ptr[name] for name in _ORDER])
+        self.objs = objs = b"".join(chunks)
+        self.med = med = attrs.med
+        self.local_pref = lp = attrs.local_pref
+        self.otc = otc = attrs.only_to_customer
+        self.agg_asn = agg_asn = attrs.aggregator_asn
+        self.agg_id = agg_id = attrs.aggregator_bgp_id
+        self.originator = originator = attrs.originator_id
+        self.atomic = atomic = ATOMIC if attrs.atomic_aggregate else 0
         self.reach_afi, self.reach_safi = column_afi(reach[0]), column_safi(reach[1])
         self.unreach_afi, self.unreach_safi = column_afi(unreach[0]), column_safi(unreach[1])
         # A stable identity of the attributes, used by curation to tell an identical
         # re-announcement from an attribute change; it survives restarts (state file).
-        h = hashlib.blake2b(_ATTR_SCALARS(self.med, self.local_pref, self.otc, self.agg_asn, self.agg_id,
-                                          self.originator, self.atomic), digest_size=8)
-        h.update(self.ptrs)
-        h.update(self.objs)
-        self.attr_id = int.from_bytes(h.digest(), "little")
-
-
-_ATTR_SCALARS = struct.Struct("<IIIIIIB").pack
+        self.attr_id = int.from_bytes(hashlib.blake2b(
+            _ATTR_SCALARS(med, lp, otc, agg_asn, agg_id, originator, atomic) + self.ptrs + objs,
+            digest_size=8).digest(), "little")
 
 
 class UpdateWriter:
