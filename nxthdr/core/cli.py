@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+from typing import Callable
 
 from nxthdr.core import config, logs
 
@@ -28,3 +31,33 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace, schema_na
         raise SystemExit(2)
     logs.setup(args.verbose - args.quiet, cfg.get("log", {}).get("format", "text"))
     return cfg
+
+
+def show_config(cfg: dict) -> None:
+    """--check-config output: the merged configuration with secrets hidden."""
+    shown = json.loads(json.dumps(cfg))
+    for section in shown.values():
+        if isinstance(section, dict):
+            for key in section:
+                if "password" in key and not key.endswith("_file") and section[key]:
+                    section[key] = "<hidden>"
+    print(json.dumps(shown, indent=2))
+    print("configuration OK", file=sys.stderr)
+
+
+def run_service(parser: argparse.ArgumentParser, argv: list[str], schema_name: str, env_prefix: str,
+                build: Callable[[dict], object]) -> int:
+    """Main of a long-running program: resolve the config, then run until SIGTERM/SIGINT."""
+    args = parser.parse_args(argv)
+    cfg = resolve(parser, args, schema_name, env_prefix)
+    if args.check_config:
+        show_config(cfg)
+        return 0
+    try:
+        asyncio.run(build(cfg).run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print(f"{parser.prog}: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -212,36 +212,12 @@ class KafkaSink:
             self.flush_batches(older_than=wait)
 
     async def _connect(self) -> None:
-        from aiokafka import AIOKafkaProducer
+        self._producer = await connect_producer(self.settings, acks=1, on_error=self._on_connect_error,
+                                                give_up=lambda: self._stopping)
+        self._connected = True
 
-        backoff = 0.2
-        while True:
-            producer = AIOKafkaProducer(
-                **self.settings.client_kwargs(),
-                max_request_size=max(self.settings.message_max_bytes + 65536, 1048576),
-                request_timeout_ms=min(self.settings.message_timeout_ms, 30000),
-                linger_ms=0,
-                acks=1,
-            )
-            try:
-                await producer.start()
-            except Exception as e:
-                self._last_error = str(e) or type(e).__name__
-                try:
-                    await producer.stop()
-                except Exception:
-                    pass
-                logs.event(log, logging.WARNING, "cannot connect to Kafka, retrying", brokers=self.settings.brokers,
-                           error=self._last_error, retry_in_s=round(backoff, 1))
-                if self._stopping:
-                    raise ConnectionError(self._last_error)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self._producer = producer
-            self._connected = True
-            logs.event(log, logging.INFO, "connected to Kafka", brokers=self.settings.brokers, topic=self.settings.topic)
-            return
+    def _on_connect_error(self, error: str) -> None:
+        self._last_error = error
 
     async def _sender(self) -> None:
         timeout = self.settings.message_timeout_ms / 1000
@@ -286,3 +262,38 @@ class KafkaSink:
                 self._records.popleft()
                 self._buffered -= count
             self.kafka_messages.labels("success").inc()
+
+
+async def connect_producer(settings: KafkaSettings, *, acks, request_timeout_ms: int | None = None,
+                           on_error=None, give_up=lambda: False):
+    """A started AIOKafkaProducer; retries with back-off (logged) until the broker answers.
+
+    Raises ConnectionError when `give_up()` turns true while the broker is unreachable.
+    """
+    from aiokafka import AIOKafkaProducer
+
+    backoff = 0.2
+    timeout = request_timeout_ms if request_timeout_ms is not None else min(settings.message_timeout_ms, 30000)
+    while True:
+        producer = AIOKafkaProducer(**settings.client_kwargs(),
+                                    max_request_size=max(settings.message_max_bytes + 65536, 1048576),
+                                    request_timeout_ms=int(timeout), linger_ms=0, acks=acks)
+        try:
+            await producer.start()
+        except Exception as e:
+            error = str(e) or type(e).__name__
+            if on_error is not None:
+                on_error(error)
+            try:
+                await producer.stop()
+            except Exception:
+                pass
+            logs.event(log, logging.WARNING, "cannot connect to Kafka, retrying", brokers=settings.brokers,
+                       error=error, retry_in_s=round(backoff, 1))
+            if give_up():
+                raise ConnectionError(error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            continue
+        logs.event(log, logging.INFO, "connected to Kafka", brokers=settings.brokers, topic=settings.topic)
+        return producer

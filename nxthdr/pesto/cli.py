@@ -7,8 +7,6 @@ unit files keep working; adds a YAML config file and environment overrides.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 
 from nxthdr.core import cli, config
@@ -32,24 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = parser()
-    args = p.parse_args(argv)
-    cfg = cli.resolve(p, args, "pesto", "PESTO")
-    if args.check_config:
-        shown = json.loads(json.dumps(cfg))
-        if shown["kafka"].get("auth_sasl_password"):
-            shown["kafka"]["auth_sasl_password"] = "<hidden>"
-        print(json.dumps(shown, indent=2))
-        print("configuration OK", file=sys.stderr)
-        return 0
-    try:
-        asyncio.run(build(cfg).run())
-    except KeyboardInterrupt:
-        pass
-    except OSError as e:
-        print(f"pesto: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_service(parser(), argv, "pesto", "PESTO", build)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ unit files keep working; adds a YAML config file, environment overrides and the
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 
 from nxthdr.core import cli, config
@@ -40,24 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         from nxthdr.risotto import replay
 
         return replay.main(argv[1:])
-    p = parser()
-    args = p.parse_args(argv)
-    cfg = cli.resolve(p, args, "risotto", "RISOTTO")
-    if args.check_config:
-        shown = json.loads(json.dumps(cfg))
-        if shown["kafka"].get("auth_sasl_password"):
-            shown["kafka"]["auth_sasl_password"] = "<hidden>"
-        print(json.dumps(shown, indent=2))
-        print("configuration OK", file=sys.stderr)
-        return 0
-    try:
-        asyncio.run(build(cfg).run())
-    except KeyboardInterrupt:
-        pass
-    except OSError as e:
-        print(f"risotto: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_service(parser(), argv, "risotto", "RISOTTO", build)
 
 
 if __name__ == "__main__":

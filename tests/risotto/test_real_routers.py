@@ -29,7 +29,6 @@ from nxthdr.risotto.app import build
 from tests.support.kafka_client import consume, split_messages
 from tests.support.netns import Topology, Uplink
 from tests.support.routers import BmpServer, Frr, GoBgp, Neighbor, Policy
-from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("router_env")]
 

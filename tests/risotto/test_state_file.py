@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from nxthdr.risotto import state_file
-from tests.risotto.helpers import PEER_A, PEER_B, Harness, announce, eor, peer_up, prefixes_of, withdraw
+from tests.risotto.helpers import PEER_B, Harness, announce, eor, peer_up, prefixes_of, withdraw
 
 
 def populated() -> Harness:

@@ -26,8 +26,7 @@ import asyncio
 import json
 import logging
 
-from nxthdr.core import logs
-from nxthdr.core.kafka import KafkaSettings
+from nxthdr.core.kafka import KafkaSettings, connect_producer
 from nxthdr.core.metrics import Metrics
 from nxthdr.saimiris.probe import Probe, encode_probe
 
@@ -99,31 +98,12 @@ class ProbePublisher:
                 pass
 
     async def _connect(self) -> None:
-        from aiokafka import AIOKafkaProducer
+        def failed(error: str) -> None:
+            self._last_error = error
 
-        backoff = 0.2
-        while True:
-            producer = AIOKafkaProducer(**self.settings.client_kwargs(),
-                                        max_request_size=max(self.settings.message_max_bytes + 65536, 1048576),
-                                        request_timeout_ms=int(min(self.timeout_s * 1000, 30000)),
-                                        acks="all", linger_ms=0)
-            try:
-                await producer.start()
-            except Exception as e:
-                self._last_error = str(e) or type(e).__name__
-                try:
-                    await producer.stop()
-                except Exception:
-                    pass
-                logs.event(log, logging.WARNING, "cannot connect to Kafka, retrying", brokers=self.settings.brokers,
-                           error=self._last_error, retry_in_s=round(backoff, 1))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self._producer = producer
-            logs.event(log, logging.INFO, "connected to Kafka", brokers=self.settings.brokers,
-                       topic=self.settings.topic)
-            return
+        self._producer = await connect_producer(self.settings, acks="all",
+                                                request_timeout_ms=int(min(self.timeout_s * 1000, 30000)),
+                                                on_error=failed)
 
     async def _send(self, kind: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         producer = self._producer
