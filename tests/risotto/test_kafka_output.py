@@ -163,3 +163,51 @@ def test_bounded_buffer_drops_oldest_and_counts(tmp_path):
             assert time.monotonic() - t < 30  # a dead broker never hangs the shutdown
 
     asyncio.run(scenario())
+
+
+def test_tls_listeners_ssl_and_sasl_ssl(tmp_path, kafka):
+    """SSL (server verified against our CA) and SASL_SSL with SCRAM-SHA-256 and PLAIN."""
+    cases = [("SSL", kafka.ssl_bootstrap, {}),
+             ("SASL_SSL", kafka.sasl_ssl_bootstrap, {"auth_sasl_mechanism": "SCRAM-SHA-256"}),
+             ("SASL_SSL", kafka.sasl_ssl_bootstrap, {"auth_sasl_mechanism": "PLAIN"})]
+    for i, (protocol, bootstrap, extra) in enumerate(cases):
+        topic = f"risotto-tls-{uuid.uuid4().hex[:8]}"
+        (tmp_path / str(i)).mkdir()
+
+        async def scenario():
+            cfg = kafka_config(tmp_path / str(i), bootstrap, topic)
+            cfg["kafka"].update(auth_protocol=protocol, ssl_ca_file=kafka.ca_file, auth_sasl_username="risotto",
+                                auth_sasl_password="risotto", **extra)
+            app = build(cfg)
+            await app.supervisor.start()
+            try:
+                stream(app.server.bound_port, peer_up(), announce(["203.0.113.0/24"]))
+                return await consume(kafka.bootstrap, topic, until=lambda rs: len(rows_in(rs)) >= 2, timeout=30)
+            finally:
+                await app.supervisor.stop()
+
+        records = asyncio.run(scenario())
+        assert [(r["announced"], r["synthetic"]) for r in rows_in(records)] == [(True, False), (False, True)], protocol
+
+
+def test_tls_with_an_untrusted_ca_is_unhealthy(tmp_path, kafka):
+    other_ca = tmp_path / "other-ca.pem"
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k"),
+                    "-out", str(other_ca), "-days", "1", "-subj", "/CN=someone else"], check=True,
+                   capture_output=True)
+
+    async def scenario():
+        cfg = kafka_config(tmp_path, kafka.ssl_bootstrap, "never-tls")
+        cfg["kafka"].update(auth_protocol="SSL", ssl_ca_file=str(other_ca))
+        app = build(cfg)
+        await app.supervisor.start()
+        try:
+            await asyncio.sleep(2)
+            ok, detail = app.metrics.health()
+            assert not ok and "not connected" in detail["kafka:never-tls"]["detail"]
+        finally:
+            await app.supervisor.stop()
+
+    asyncio.run(scenario())

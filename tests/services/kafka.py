@@ -61,6 +61,8 @@ class KafkaBroker:
         self.plain_port = free_port()
         self.sasl_port = free_port()
         self.controller_port = free_port()
+        self.ssl_port = free_port()
+        self.sasl_ssl_port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.dir / "broker.log"
         self._formatted = False
@@ -73,6 +75,39 @@ class KafkaBroker:
     def sasl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.sasl_port}"
 
+    @property
+    def ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ssl_port}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.dir / "tls" / "ca.pem")
+
+    def _make_tls(self) -> Path:
+        """A throwaway CA and a broker certificate for 127.0.0.1 (openssl), PEM as Kafka reads it."""
+        tls = self.dir / "tls"
+        if (tls / "broker.pem").exists():
+            return tls
+        tls.mkdir(parents=True, exist_ok=True)
+
+        def ossl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tls)
+
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=nxthdr test CA")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+             "-subj", "/CN=127.0.0.1")
+        (tls / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        ossl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "broker.crt", "-days", "2", "-extfile", "san.ext")
+        ossl("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.pk8")
+        (tls / "broker.pem").write_text((tls / "broker.pk8").read_text() + (tls / "broker.crt").read_text())
+        return tls
+
     def _java(self, *args: str) -> list[str]:
         return ["java", "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
@@ -80,15 +115,24 @@ class KafkaBroker:
 
     def _write_config(self) -> Path:
         plain_jaas = " ".join(f'user_{u}="{p}"' for u, p in USERS.items())
+        tls = self._make_tls()
         cfg = f"""
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}
-listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},CONTROLLER://127.0.0.1:{self.controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}
+listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},SSL://127.0.0.1:{self.ssl_port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},CONTROLLER://127.0.0.1:{self.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},SSL://127.0.0.1:{self.ssl_port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location={tls / "broker.pem"}
+ssl.truststore.type=PEM
+ssl.truststore.location={tls / "ca.pem"}
+ssl.client.auth=none
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" {plain_jaas};
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -129,7 +173,7 @@ log.flush.interval.messages=1000000
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"Kafka exited with {self.proc.returncode}: {self.log_tail()}")
-            if _port_open(self.plain_port) and _port_open(self.sasl_port):
+            if all(_port_open(p) for p in (self.plain_port, self.sasl_port, self.ssl_port, self.sasl_ssl_port)):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"Kafka did not open its ports within {timeout}s: {self.log_tail()}")
