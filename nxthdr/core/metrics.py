@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections import defaultdict
 from typing import Callable, Iterable
 
@@ -21,11 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from nxthdr.core import logs
-from nxthdr.core.config import parse_address
-
-log = logging.getLogger("nxthdr.metrics")
-
+from nxthdr.core.http import HttpServer
 
 class FastCounter:
     """A labelled counter whose increments are a dict update."""
@@ -138,16 +133,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MetricsServer:
+class MetricsServer(HttpServer):
     """HTTP endpoint: GET /metrics (Prometheus text format) and GET /health (JSON, 200 or 503)."""
-
-    name = "metrics"
 
     def __init__(self, metrics: Metrics, address: str) -> None:
         self.metrics = metrics
-        self.host, self.port = parse_address(address)
-        self._runner: web.AppRunner | None = None
-        self.bound_port: int | None = None
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/healthz", self._health)
+        super().__init__(app, address, name="metrics")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(None, self.metrics.exposition)
@@ -157,25 +152,3 @@ class MetricsServer:
         ok, detail = self.metrics.health()
         return web.Response(text=json.dumps({"status": "ok" if ok else "unhealthy", "checks": detail}),
                             status=200 if ok else 503, content_type="application/json")
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/healthz", self._health)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, None if self.host in ("", "[::]", "::") else self.host, self.port,
-                           reuse_address=True)
-        await site.start()
-        server = site._server  # aiohttp exposes no public accessor for the bound sockets
-        if server is not None and server.sockets:
-            self.bound_port = server.sockets[0].getsockname()[1]
-        logs.event(log, logging.INFO, "metrics endpoint listening", address=f"{self.host}:{self.bound_port}")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None

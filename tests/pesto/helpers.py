@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import time
 
-from nxthdr.core import config
+from tests.support.configs import program_config
 from nxthdr.core.capnp_codec import load_schema
 
 # Manifest keys (tests/fixtures/sflow/*.json) → SFlowFlowRecord fields.
@@ -24,21 +24,11 @@ def ip16(text: str) -> bytes:
 
 def pesto_config(tmp_path=None, **over) -> dict:
     """Defaults, loopback ports chosen by the kernel, Kafka off, file output on; `section__key=value` overrides."""
-    cfg = config.defaults(config.load_schema("pesto"))
-    cfg["sflow"]["address"] = "127.0.0.1:0"
-    cfg["sflow"]["receive_buffer"] = 4 << 20
-    cfg["metrics"]["address"] = "127.0.0.1:0"
-    cfg["kafka"]["disable"] = True
+    base = {"sflow": {"address": "127.0.0.1:0", "receive_buffer": 4 << 20}, "metrics": {"address": "127.0.0.1:0"},
+            "kafka": {"disable": True}}
     if tmp_path is not None:
-        cfg["file_output"] = str(tmp_path / "records.bin")
-    for k, v in over.items():
-        section, _, key = k.partition("__")
-        if key:
-            cfg[section][key] = v
-        else:
-            cfg[section] = v
-    config.validate(config.load_schema("pesto"), cfg)
-    return cfg
+        base["file_output"] = str(tmp_path / "records.bin")
+    return program_config("pesto", base, over)
 
 
 def read_records(data: bytes) -> list[dict]:

@@ -20,25 +20,17 @@ from nxthdr.core.capnp_codec import load_schema
 from nxthdr.risotto import replay as replay_mod
 from nxthdr.risotto.app import build
 from tests.risotto.helpers import announce, peer_up, withdraw
+from tests.support.configs import program_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def risotto_config(tmp_path, **over) -> dict:
-    cfg = config.defaults(config.load_schema("risotto"))
-    cfg["bmp"]["address"] = "127.0.0.1:0"
-    cfg["metrics"]["address"] = "127.0.0.1:0"
-    cfg["kafka"]["disable"] = True
-    cfg["curation"]["state_path"] = str(tmp_path / "state.bin")
-    cfg["file_output"] = str(tmp_path / "updates.bin")
-    for k, v in over.items():
-        section, _, key = k.partition("__")
-        if key:
-            cfg[section][key] = v
-        else:
-            cfg[section] = v
-    config.validate(config.load_schema("risotto"), cfg)
-    return cfg
+    """Defaults, loopback ports chosen by the kernel, Kafka off, state and file output in tmp_path."""
+    return program_config("risotto", {"bmp": {"address": "127.0.0.1:0"}, "metrics": {"address": "127.0.0.1:0"},
+                                      "kafka": {"disable": True},
+                                      "curation": {"state_path": str(tmp_path / "state.bin")},
+                                      "file_output": str(tmp_path / "updates.bin")}, over)
 
 
 def read_updates(path) -> list[dict]:

@@ -10,11 +10,11 @@ import logging
 import time
 from typing import Callable
 
-from aiohttp import web
 
 from nxthdr.core import logs
 from nxthdr.core.component import Supervisor
-from nxthdr.core.config import ConfigError, parse_address, read_secret
+from nxthdr.core.config import ConfigError, read_secret
+from nxthdr.core.http import HttpServer
 from nxthdr.core.kafka import KafkaSettings
 from nxthdr.core.metrics import Metrics, MetricsServer
 from nxthdr.saimiris.gateway.agents import AgentRegistry
@@ -48,37 +48,6 @@ class DatabaseComponent:
 
     async def stop(self) -> None:
         await self.db.stop()
-
-
-class ApiServer:
-    name = "http-api"
-
-    def __init__(self, app: web.Application, address: str, on_stop: Callable | None = None) -> None:
-        self.app = app
-        self.host, self.port = parse_address(address)
-        self.on_stop = on_stop
-        self._runner: web.AppRunner | None = None
-        self.bound_port: int | None = None
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, None if self.host in ("", "::") else self.host, self.port,
-                           reuse_address=True)
-        await site.start()
-        server = site._server  # aiohttp has no public accessor for the bound sockets
-        if server is not None and server.sockets:
-            self.bound_port = server.sockets[0].getsockname()[1]
-        logs.event(log, logging.INFO, "API listening", address=f"{self.host}:{self.bound_port}")
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self.on_stop is not None:
-            await self.on_stop()
 
 
 def _agent_key(auth: dict) -> AgentKey:
@@ -151,8 +120,8 @@ class Gateway:
                               enforce_prefix=not cfg["users"]["allow_any_source"],
                               max_probes=lim["max_probes_per_request"], metrics=self.metrics, clock=clock)
         self.app = self.api.app(cfg["gateway"]["max_body_size"], document(dev_mode=auth["dev_mode"]))
-        self.server = ApiServer(self.app, cfg["gateway"]["address"],
-                                on_stop=self.jwks.close if self.jwks is not None else None)
+        self.server = HttpServer(self.app, cfg["gateway"]["address"], name="http-api",
+                                 on_stop=self.jwks.close if self.jwks is not None else None)
         self.metrics_server = MetricsServer(self.metrics, cfg["metrics"]["address"])
         self.metrics.add_health("http-api", lambda: (self.server.bound_port is not None,
                                                      f"{len(self.registry)} agents registered"))
