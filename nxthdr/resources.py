@@ -12,6 +12,12 @@ from pathlib import Path
 
 @functools.cache
 def schemas_dir() -> Path:
+    # A source checkout's own schemas/ wins: with several checkouts of the
+    # project side by side, the one being run must read its own schemas,
+    # whichever checkout the package happens to be installed from.
+    candidate = Path(__file__).resolve().parent.parent / "schemas"
+    if (candidate / "update.capnp").is_file():
+        return candidate
     try:
         from importlib.resources import files
 
@@ -20,9 +26,6 @@ def schemas_dir() -> Path:
             return candidate
     except (ModuleNotFoundError, TypeError):
         pass
-    candidate = Path(__file__).resolve().parent.parent / "schemas"
-    if (candidate / "update.capnp").is_file():
-        return candidate
     raise FileNotFoundError("cannot find the nxthdr schemas directory (update.capnp)")
 
 
