@@ -1,0 +1,84 @@
+# Helpers shared by the nxthdr service modules (plain functions, not a module).
+{ lib }:
+rec {
+  # "host:port" or "[v6]:port" (the programs' address syntax) -> port number.
+  portOf = address: lib.toInt (lib.last (lib.splitString ":" address));
+
+  # The systemd hardening every nxthdr program runs with. Loosened per unit
+  # only where a program needs it, with a comment saying why.
+  hardening = {
+    DynamicUser = true;
+    UMask = "0077";
+    NoNewPrivileges = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    PrivateUsers = true;
+    ProtectHostname = true;
+    ProtectClock = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectProc = "invisible";
+    ProcSubset = "pid";
+    LockPersonality = true;
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    RemoveIPC = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+      "~@resources"
+    ];
+    CapabilityBoundingSet = [ "" ];
+    AmbientCapabilities = [ "" ];
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+    ];
+    Restart = "on-failure";
+    RestartSec = 5;
+  };
+
+  # Options shared by every program that produces to or consumes from Kafka
+  # with SASL: the password never enters the Nix store, it is handed to the
+  # unit as a systemd credential and the config file names the credential.
+  saslPasswordFileOption =
+    program:
+    lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = "/run/secrets/${program}-kafka-password";
+      description = ''
+        File holding the Kafka SASL password. It is loaded as the systemd
+        credential `kafka-password` and `kafka.auth_sasl_password_file` points
+        at it; the file itself stays outside the Nix store (sops-nix, agenix).
+      '';
+    };
+
+  credentialPath = unit: name: "/run/credentials/${unit}.service/${name}";
+
+  # The configuration file, checked at build time by the program's own
+  # `--check-config`, so a file the program would refuse never reaches a host.
+  # Secret files are only named here, not read, so the check needs none.
+  checkedConfig =
+    {
+      pkgs,
+      name,
+      format,
+      settings,
+      check,
+    }:
+    let
+      file = format.generate name settings;
+    in
+    pkgs.runCommand name { } ''
+      ${check} ${file} > /dev/null
+      ln -s ${file} $out
+    '';
+}
