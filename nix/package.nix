@@ -46,6 +46,12 @@ python3Packages.buildPythonApplication {
     ]
     ++ lib.optional withEmbeddedStore python3Packages.chdb;
 
+  # The Cap'n Proto schemas also go where ClickHouse's format_schema_path
+  # can point (services.nxthdr.clickhouse).
+  postInstall = ''
+    install -Dm444 -t $out/share/nxthdr/schemas schemas/*.capnp
+  '';
+
   nativeCheckInputs = with python3Packages; [
     pytestCheckHook
     hypothesis

@@ -77,8 +77,8 @@ rec {
     let
       file = format.generate name settings;
     in
-    pkgs.runCommand name { } ''
-      ${check} ${file} > /dev/null
-      ln -s ${file} $out
+    pkgs.runCommand name { inherit file; } ''
+      ${check} "$file" > /dev/null
+      ln -s "$file" $out
     '';
 }

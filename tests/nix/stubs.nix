@@ -1,0 +1,114 @@
+# Stand-ins for what the tests cannot load here: the NixOS options our
+# modules set (declared with a lenient type that merges like NixOS does:
+# attribute sets recursively, lists concatenated) and a `pkgs` whose
+# derivations are plain attribute sets recording their content, so the tests
+# can read every rendered file and command line. Nothing is built.
+{ lib }:
+let
+  inherit (lib) types mkOption;
+
+  # Merges like the NixOS option types it stands in for.
+  nixosLike = types.mkOptionType {
+    name = "nixosLike";
+    description = "stub of a NixOS option";
+    check = _: true;
+    merge =
+      loc: defs:
+      let
+        values = map (d: d.value) defs;
+        first = builtins.head values;
+      in
+      if builtins.all builtins.isAttrs values && !(first ? outPath) then
+        (types.attrsOf nixosLike).merge loc defs
+      else if builtins.all builtins.isList values then
+        builtins.concatLists values
+      else if builtins.all builtins.isString values then
+        lib.concatStringsSep "\n" (lib.unique values)
+      else
+        lib.mergeEqualOption loc defs;
+  };
+
+  stub = mkOption {
+    type = nixosLike;
+    default = { };
+  };
+
+  fakeDrv = name: extra: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" (builtins.toJSON extra))}-${name}";
+  } // extra;
+
+  writeText = name: text: fakeDrv name { inherit text; };
+
+  pkgs = {
+    inherit lib writeText;
+    formats.yaml = _: {
+      type = nixosLike;
+      # YAML is a superset of JSON.
+      generate = name: value: writeText name (builtins.toJSON value);
+    };
+    formats.json = pkgs.formats.yaml;
+    writeShellScript = name: text: fakeDrv name { inherit text; };
+    writeTextFile = args: fakeDrv args.name { inherit (args) text; };
+    runCommand = name: env: script: fakeDrv name (env // { inherit script; });
+    nxthdr = fakeDrv "nxthdr" { meta.mainProgram = "nxthdr"; };
+    pmacct = fakeDrv "pmacct" { meta.mainProgram = "pmacctd"; };
+    apacheKafka = fakeDrv "apache-kafka" { };
+    bird3 = fakeDrv "bird" { meta.mainProgram = "bird"; };
+    clickhouse = fakeDrv "clickhouse" { };
+    grafanaPlugins.grafana-clickhouse-datasource = fakeDrv "grafana-clickhouse-datasource" { };
+    wireguard-tools = fakeDrv "wireguard-tools" { };
+  };
+in
+{
+  inherit pkgs;
+
+  # The NixOS options our modules and roles set, as in nixpkgs 26.05.
+  module = {
+    options = {
+      assertions = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      warnings = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      systemd.services = stub;
+      systemd.tmpfiles.rules = stub;
+      systemd.network = stub;
+      networking.hostName = mkOption {
+        type = types.str;
+        default = "nixos";
+      };
+      networking.domain = stub;
+      networking.firewall = stub;
+      networking.wireguard = stub;
+      networking.interfaces = stub;
+      networking.defaultGateway6 = stub;
+      networking.useDHCP = stub;
+      networking.nameservers = stub;
+      boot.kernel.sysctl = stub;
+      environment.etc = stub;
+      environment.systemPackages = stub;
+      users = stub;
+      time = stub;
+      system.stateVersion = stub;
+      nixpkgs = stub;
+      services.postgresql = stub;
+      services.clickhouse = stub;
+      services.apache-kafka = stub;
+      services.bird = stub;
+      services.prometheus = stub;
+      services.grafana = stub;
+      services.loki = stub;
+      services.caddy = stub;
+      services.headscale = stub;
+      services.openssh = stub;
+    };
+    # Defaults of the nixpkgs options our modules read.
+    config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;
+    config.services.bird.package = lib.mkDefault pkgs.bird3;
+  };
+}
