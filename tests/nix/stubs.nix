@@ -95,6 +95,9 @@ in
       users = stub;
       time = stub;
       system.stateVersion = stub;
+      fileSystems = stub;
+      boot.loader = stub;
+      boot.initrd = stub;
       nixpkgs = stub;
       services.postgresql = stub;
       services.clickhouse = stub;
@@ -110,5 +113,7 @@ in
     # Defaults of the nixpkgs options our modules read.
     config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;
     config.services.bird.package = lib.mkDefault pkgs.bird3;
+    config.services.prometheus.exporters.node.port = lib.mkDefault 9100;
+    config.services.prometheus.exporters.bird.port = lib.mkDefault 9324;
   };
 }

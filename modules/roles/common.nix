@@ -1,0 +1,72 @@
+# What every host of the platform shares, driven by the inventory
+# (hosts/inventory.toml): its name, addresses, SSH, node exporter, and the
+# secrets directory the roles read file paths from.
+{
+  config,
+  lib,
+  ...
+}:
+let
+  cfg = config.nxthdr;
+  host = cfg.inventory.hosts.${cfg.hostName};
+  inherit (cfg.inventory) platform;
+  prefixLength = if host.role == "core" then lib.toInt (lib.last (lib.splitString "/" platform.dmz_prefix)) else 64;
+in
+{
+  options.nxthdr = {
+    inventory = lib.mkOption {
+      type = lib.types.attrs;
+      description = "The parsed inventory (hosts/inventory.toml).";
+    };
+    hostName = lib.mkOption {
+      type = lib.types.str;
+      description = "This host's name in the inventory.";
+    };
+    host = lib.mkOption {
+      type = lib.types.attrs;
+      readOnly = true;
+      description = "This host's inventory entry.";
+    };
+    secretsDir = lib.mkOption {
+      type = lib.types.str;
+      default = "/run/secrets";
+      description = ''
+        Where the roles expect secret files by default (sops-nix and agenix
+        both decrypt to files under /run at activation). Every secret is also
+        its own `*File` option, to point it anywhere else.
+      '';
+    };
+  };
+
+  config = {
+    nxthdr.host = host;
+
+    networking.hostName = cfg.hostName;
+    networking.domain = platform.domain;
+    networking.useDHCP = false;
+    networking.interfaces.${host.interface}.ipv6.addresses = [
+      {
+        address = host.public_address;
+        inherit prefixLength;
+      }
+    ];
+    networking.defaultGateway6 = {
+      address = host.gateway;
+      inherit (host) interface;
+    };
+
+    services.openssh = {
+      enable = true;
+      settings.PasswordAuthentication = false;
+      settings.KbdInteractiveAuthentication = false;
+    };
+
+    services.prometheus.exporters.node = {
+      enable = true;
+      listenAddress = "[::1]";
+      enabledCollectors = [ "systemd" ];
+    };
+
+    time.timeZone = "UTC";
+  };
+}

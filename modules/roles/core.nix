@@ -1,0 +1,360 @@
+# The core role: storage (ClickHouse, Kafka, PostgreSQL), the collectors and
+# the measurement API, monitoring (Prometheus, Alertmanager, Loki, Grafana),
+# Caddy in front of the public services, Headscale, the geofeed, and BIRD
+# announcing the core's prefix to the IXP hosts over WireGuard.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.nxthdr.core;
+  host = config.nxthdr.host;
+  inv = config.nxthdr.inventory;
+  inherit (inv) platform;
+  inherit (platform) domain;
+  secret = name: "${config.nxthdr.secretsDir}/${name}";
+  ixps = lib.filterAttrs (_: h: h.role == "ixp") inv.hosts;
+  vlts = lib.filterAttrs (_: h: h.role == "vlt") inv.hosts;
+
+  # Where the observability helper keeps alert rules and dashboards.
+  observability = ../observability;
+  rulesDir = observability + "/prometheus/rules";
+  dashboardsDir = observability + "/grafana/dashboards";
+
+  ports = {
+    gateway = 8080;
+    risottoMetrics = 8081;
+    pestoMetrics = 8082;
+    gatewayMetrics = 9091;
+    prometheus = 9090;
+    alertmanager = 9095;
+    grafana = 3000;
+    loki = 3100;
+    headscale = 8085;
+  };
+
+  geofeed = pkgs.runCommand "nxthdr-geofeed" { } ''
+    mkdir -p $out
+    ${lib.getExe pkgs.nxthdr} geofeed ${cfg.inventoryFile} > $out/geofeed.csv
+  '';
+
+  local = port: "[::1]:${toString port}";
+in
+{
+  imports = [ ./common.nix ];
+
+  options.nxthdr.core = {
+    inventoryFile = lib.mkOption {
+      type = lib.types.path;
+      default = ../../hosts/inventory.toml;
+      description = "Inventory the geofeed is generated from.";
+    };
+    ruleFiles = lib.mkOption {
+      type = lib.types.listOf lib.types.path;
+      default = lib.optionals (builtins.pathExists rulesDir) (
+        map (f: rulesDir + "/${f}") (
+          lib.filter (lib.hasSuffix ".yaml") (lib.attrNames (builtins.readDir rulesDir))
+        )
+      );
+      defaultText = lib.literalExpression "modules/observability/prometheus/rules/*.yaml";
+      description = "Prometheus alert rule files.";
+    };
+    dashboardsDir = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = if builtins.pathExists dashboardsDir then dashboardsDir else null;
+      defaultText = lib.literalExpression "modules/observability/grafana/dashboards";
+      description = "Directory of Grafana dashboards (JSON) provisioned read-only.";
+    };
+    kafkaClusterId = lib.mkOption {
+      type = lib.types.str;
+      default = "bnh0aGRyLWthZmthLTAx";
+      description = "KRaft cluster id of the platform's broker.";
+    };
+    wireguardKeyFile = lib.mkOption {
+      type = lib.types.str;
+      default = secret "wireguard-key";
+      description = "The core's WireGuard private key.";
+    };
+  };
+
+  config = {
+    # --- storage ------------------------------------------------------------
+    services.nxthdr.kafka = {
+      enable = true;
+      clusterId = cfg.kafkaClusterId;
+      external = {
+        enable = true;
+        advertisedHost = "kafka.${domain}";
+        openFirewall = true;
+      };
+      # One SCRAM user per probing agent, named after its host.
+      users = lib.mapAttrs (name: _: {
+        passwordFile = secret "kafka-agent-${name}";
+        consume = [ "saimiris-probes" ];
+        produce = [ "saimiris-replies" ];
+      }) vlts;
+    };
+
+    services.nxthdr.clickhouse.enable = true;
+
+    # --- collectors and API -------------------------------------------------
+    services.nxthdr.risotto = {
+      enable = true;
+      openFirewall = true;
+      settings.metrics.address = local ports.risottoMetrics;
+    };
+    services.nxthdr.pesto = {
+      enable = true;
+      openFirewall = true;
+      settings.metrics.address = local ports.pestoMetrics;
+    };
+    services.nxthdr.saimiris-gateway = {
+      enable = true;
+      agentKeyFile = secret "saimiris-agent-key";
+      settings = {
+        gateway.address = "127.0.0.1:${toString ports.gateway}";
+        metrics.address = "127.0.0.1:${toString ports.gatewayMetrics}";
+        auth = {
+          issuer = lib.mkDefault "https://auth.${domain}/oidc";
+          audience = lib.mkDefault "https://api.${domain}";
+        };
+      };
+    };
+
+    # --- monitoring ---------------------------------------------------------
+    services.prometheus = {
+      enable = true;
+      listenAddress = "[::1]";
+      port = ports.prometheus;
+      # Edge hosts push through Caddy (basic auth) to /api/v1/write.
+      extraFlags = [ "--web.enable-remote-write-receiver" ];
+      retentionTime = "90d";
+      inherit (cfg) ruleFiles;
+      alertmanagers = [ { static_configs = [ { targets = [ (local ports.alertmanager) ]; } ]; } ];
+      scrapeConfigs =
+        lib.mapAttrsToList
+          (job: target: {
+            job_name = job;
+            static_configs = [ { targets = [ target ]; } ];
+          })
+          {
+            node = local config.services.prometheus.exporters.node.port;
+            bird = local config.services.prometheus.exporters.bird.port;
+            risotto = local ports.risottoMetrics;
+            pesto = local ports.pestoMetrics;
+            saimiris-gateway = "127.0.0.1:${toString ports.gatewayMetrics}";
+            clickhouse = local config.services.nxthdr.clickhouse.prometheusPort;
+            prometheus = local ports.prometheus;
+          };
+      exporters.bird = {
+        enable = true;
+        listenAddress = "[::1]";
+      };
+      alertmanager = {
+        enable = true;
+        listenAddress = "[::1]";
+        port = ports.alertmanager;
+        # Receivers (mail, chat) are site data; the file holds their secrets
+        # as environment variables for the configuration's $VARIABLES.
+        environmentFile = secret "alertmanager-env";
+        configuration = {
+          route = {
+            receiver = "operators";
+            group_by = [
+              "alertname"
+              "host"
+            ];
+          };
+          receivers = [ { name = "operators"; } ];
+        };
+      };
+    };
+
+    services.loki = {
+      enable = true;
+      configuration = {
+        auth_enabled = false;
+        server = {
+          http_listen_address = "::1";
+          http_listen_port = ports.loki;
+          grpc_listen_port = 0;
+        };
+        common = {
+          path_prefix = "/var/lib/loki";
+          replication_factor = 1;
+          ring.kvstore.store = "inmemory";
+          storage.filesystem = {
+            chunks_directory = "/var/lib/loki/chunks";
+            rules_directory = "/var/lib/loki/rules";
+          };
+        };
+        schema_config.configs = [
+          {
+            from = "2026-01-01";
+            store = "tsdb";
+            object_store = "filesystem";
+            schema = "v13";
+            index = {
+              prefix = "index_";
+              period = "24h";
+            };
+          }
+        ];
+        limits_config.retention_period = "720h";
+        compactor = {
+          working_directory = "/var/lib/loki/compactor";
+          retention_enabled = true;
+          delete_request_store = "filesystem";
+        };
+      };
+    };
+
+    services.grafana = {
+      enable = true;
+      declarativePlugins = [ pkgs.grafanaPlugins.grafana-clickhouse-datasource ];
+      settings = {
+        server = {
+          http_addr = "::1";
+          http_port = ports.grafana;
+          domain = "grafana.${domain}";
+          root_url = "https://grafana.${domain}/";
+        };
+        security = {
+          secret_key = "$__file{${secret "grafana-secret-key"}}";
+          admin_password = "$__file{${secret "grafana-admin-password"}}";
+        };
+        analytics.reporting_enabled = false;
+      };
+      provision = {
+        enable = true;
+        datasources.settings.datasources = [
+          {
+            name = "Prometheus";
+            type = "prometheus";
+            uid = "prometheus";
+            url = "http://${local ports.prometheus}";
+            isDefault = true;
+          }
+          {
+            name = "Loki";
+            type = "loki";
+            uid = "loki";
+            url = "http://${local ports.loki}";
+          }
+          {
+            name = "ClickHouse";
+            type = "grafana-clickhouse-datasource";
+            uid = "clickhouse";
+            jsonData = {
+              host = "::1";
+              port = config.services.nxthdr.clickhouse.tcpPort;
+              protocol = "native";
+              username = config.services.nxthdr.clickhouse.readOnlyUser.name;
+            };
+          }
+        ];
+        dashboards.settings.providers = lib.optional (cfg.dashboardsDir != null) {
+          name = "nxthdr";
+          options.path = cfg.dashboardsDir;
+          allowUiUpdates = false;
+        };
+      };
+    };
+
+    # --- public front -------------------------------------------------------
+    services.caddy = {
+      enable = true;
+      email = "noc@${domain}";
+      # PROMETHEUS_PUSH_HASH / LOKI_PUSH_HASH: bcrypt hashes (caddy hash-password).
+      environmentFile = secret "caddy-env";
+      virtualHosts = {
+        "api.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.gateway}";
+        "grafana.${domain}".extraConfig = "reverse_proxy ${local ports.grafana}";
+        "headscale.${domain}".extraConfig = "reverse_proxy ${local ports.headscale}";
+        "prometheus.${domain}".extraConfig = ''
+          basic_auth {
+            {$PROMETHEUS_PUSH_USER} {$PROMETHEUS_PUSH_HASH}
+          }
+          reverse_proxy ${local ports.prometheus}
+        '';
+        "loki.${domain}".extraConfig = ''
+          basic_auth {
+            {$LOKI_PUSH_USER} {$LOKI_PUSH_HASH}
+          }
+          reverse_proxy ${local ports.loki}
+        '';
+        "geofeed.${domain}".extraConfig = ''
+          root * ${geofeed}
+          rewrite / /geofeed.csv
+          file_server
+        '';
+      };
+    };
+    networking.firewall.allowedTCPPorts = [
+      80
+      443
+      179
+    ];
+
+    services.headscale = {
+      enable = true;
+      address = "::1";
+      port = ports.headscale;
+      settings = {
+        server_url = "https://headscale.${domain}";
+        # Must differ from the server_url domain.
+        dns.base_domain = "ts.${domain}";
+      };
+    };
+
+    # --- routing: the core's prefix announced to the IXP hosts ---------------
+    networking.interfaces.${host.interface}.ipv6.addresses = [
+      {
+        address = host.backend_address;
+        prefixLength = lib.toInt (lib.last (lib.splitString "/" platform.backend_prefix));
+      }
+    ];
+    networking.wireguard.interfaces.wg-ixp = {
+      ips = lib.mapAttrsToList (
+        _: h: "${h.wireguard.core_address}/${toString h.wireguard.prefix_length}"
+      ) ixps;
+      listenPort = host.wireguard.port;
+      privateKeyFile = cfg.wireguardKeyFile;
+      peers = lib.mapAttrsToList (_: h: {
+        publicKey = h.wireguard.public_key;
+        allowedIPs = [ "${h.wireguard.address}/128" ];
+        endpoint = "[${h.public_address}]:${toString h.wireguard.port}";
+      }) ixps;
+    };
+    networking.firewall.allowedUDPPorts = [ host.wireguard.port ];
+
+    services.bird = {
+      enable = true;
+      config = ''
+        router id ${host.router_id};
+
+        protocol device {}
+
+        protocol static core_prefixes {
+          ipv6;
+          ${lib.concatMapStrings (p: "route ${p} unreachable;\n      ") host.announces}
+        }
+
+        ${lib.concatStrings (
+          lib.mapAttrsToList (name: h: ''
+            protocol bgp ${name} {
+              local ${h.wireguard.core_address} as ${toString platform.core_asn};
+              neighbor ${h.wireguard.address} as ${toString platform.asn};
+              ipv6 {
+                import none;
+                export where proto = "core_prefixes";
+              };
+            }
+          '') ixps
+        )}
+      '';
+    };
+  };
+}
