@@ -77,6 +77,12 @@
             touch $out
           '';
         }
+        // lib.optionalAttrs (system == "x86_64-linux") {
+          vm-collectors = import ./nix/tests/collectors.nix {
+            inherit pkgs;
+            module = self.nixosModules.default;
+          };
+        }
         # Every host of this system builds.
         // lib.mapAttrs' (name: nixos: lib.nameValuePair "host-${name}" nixos.config.system.build.toplevel) (
           lib.filterAttrs (
