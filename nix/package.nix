@@ -26,6 +26,8 @@ python3Packages.buildPythonApplication {
       ../nxthdr
       ../schemas
       ../tests
+      # The ClickHouse table SQL (package data of nxthdr.clickhouse_tables).
+      (lib.fileset.maybeMissing ../clickhouse-tables)
     ];
   };
 

@@ -156,6 +156,8 @@ in
         enable = true;
         listenAddress = "[::1]";
         port = ports.alertmanager;
+        # One node: no HA gossip listener (it would take 9094, Kafka's controller port).
+        extraFlags = [ "--cluster.listen-address=" ];
         # Receivers (mail, chat) are site data; the file holds their secrets
         # as environment variables for the configuration's $VARIABLES.
         environmentFile = secret "alertmanager-env";

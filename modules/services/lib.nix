@@ -65,7 +65,8 @@ rec {
 
   # The configuration file, checked at build time by the program's own
   # `--check-config`, so a file the program would refuse never reaches a host.
-  # Secret files are only named here, not read, so the check needs none.
+  # Secrets exist on the host only (systemd credentials): for the check, their
+  # paths point at a placeholder file instead, which a program may read.
   checkedConfig =
     {
       pkgs,
@@ -76,9 +77,15 @@ rec {
     }:
     let
       file = format.generate name settings;
+      withPlaceholder = value:
+        if lib.isString value && lib.hasPrefix "/run/credentials/" value then "placeholder-secret" else value;
+      checkFile = format.generate "check-${name}" (
+        lib.mapAttrsRecursive (_: withPlaceholder) settings
+      );
     in
-    pkgs.runCommand name { inherit file; } ''
-      ${check} "$file" > /dev/null
+    pkgs.runCommand name { inherit file checkFile; } ''
+      echo build-time-placeholder > placeholder-secret
+      ${check} "$checkFile" > /dev/null
       ln -s "$file" $out
     '';
 }

@@ -35,6 +35,7 @@ in
         text = t.text or t.file.text or null;
         script = t.script or null;
         file = t.file.outPath or null;
+        checkFile = t.checkFile.text or null;
       }) (unit.restartTriggers or [ ]);
     }
   ) cfg.systemd.services;

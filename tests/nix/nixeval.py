@@ -70,9 +70,9 @@ def local_command(line: str, files: dict[str, Path]) -> list[str]:
     return out
 
 
-def run_local(argv: list[str]) -> subprocess.CompletedProcess:
+def run_local(argv: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
 
 
 def program_help(program: list[str]) -> str:

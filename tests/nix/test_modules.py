@@ -63,13 +63,21 @@ def test_rendered_config_is_accepted_by_the_program(name, tmp_path):
     files = _write_files(unit, tmp_path)
     # The build-time check (the runCommand script) and the unit's own command line.
     (trigger,) = [t for t in unit["restartTriggers"] if t["script"]]
-    check = trigger["script"].splitlines()[0].replace('"$file"', trigger["file"]).replace("> /dev/null", "")
-    res = run_local(local_command(check, files))
-    assert res.returncode == 0, res.stderr
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "check.yaml").write_text(trigger["checkFile"])
+    for line in trigger["script"].splitlines():
+        if line.startswith("echo "):
+            run_local(["sh", "-c", line], cwd=build)
+        elif "--check-config" in line:
+            check = line.replace('"$checkFile"', str(build / "check.yaml")).replace("> /dev/null", "")
+            res = run_local(local_command(check, files), cwd=build)
+            assert res.returncode == 0, res.stderr
     res = run_local(local_command(unit["serviceConfig"]["ExecStart"], files) + ["--check-config"])
     assert res.returncode == 0, res.stderr
     shown = json.loads(res.stdout)
     rendered = json.loads(trigger["text"])
+    assert json.loads(trigger["checkFile"]).keys() == rendered.keys()
     for section, values in rendered.items():
         if isinstance(values, dict):
             for key, value in values.items():
@@ -239,6 +247,7 @@ def test_clickhouse_module():
 
         schema = json.loads(schema_path("clickhouse.config.schema.json").read_text())
         jsonschema.validate(rendered, schema)
+        assert "--config" in program_help(["clickhouse", "migrate"])
 
 
 def test_kafka_module(tmp_path):
