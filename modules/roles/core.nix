@@ -274,7 +274,7 @@ in
       virtualHosts = {
         "api.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.gateway}";
         "grafana.${domain}".extraConfig = "reverse_proxy ${local ports.grafana}";
-        "headscale.${domain}".extraConfig = "reverse_proxy ${local ports.headscale}";
+        "headscale.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.headscale}";
         "prometheus.${domain}".extraConfig = ''
           basic_auth {
             {$PROMETHEUS_PUSH_USER} {$PROMETHEUS_PUSH_HASH}
@@ -302,7 +302,8 @@ in
 
     services.headscale = {
       enable = true;
-      address = "::1";
+      # listen_addr is "address:port": an IPv6 literal would need brackets.
+      address = "127.0.0.1";
       port = ports.headscale;
       settings = {
         server_url = "https://headscale.${domain}";
