@@ -10,7 +10,7 @@ demo: setup
 	$(PYTHON) -m nxthdr demo
 
 test: setup
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests
 
 bench-bmp: setup
 	$(PYTHON) bench/bmp_pipeline.py

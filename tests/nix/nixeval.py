@@ -2,7 +2,10 @@
 
 The library is found through NXTHDR_NIXPKGS_LIB (a checked-out `lib/` tree of
 nix-community/nixpkgs.lib) or `.cache/nixpkgs.lib/lib`, where `.ci/install`
-clones it. Missing pieces skip the tests outside CI and fail them in CI.
+clones it when github.com is reachable. The library comes from no package
+registry, so when it is absent the tests that need it are skipped, in CI too,
+with a reason saying so (`pytest -rs` lists it); a missing nix-instantiate
+fails them in CI like any other missing tool.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +29,9 @@ EVAL = ROOT / "tests" / "nix" / "eval.nix"
 def lib_path() -> Path:
     env = os.environ.get("NXTHDR_NIXPKGS_LIB")
     path = Path(env) if env else ROOT / ".cache" / "nixpkgs.lib" / "lib"
-    require((path / "default.nix").is_file(),
-            f"Nix library not found at {path} (set NXTHDR_NIXPKGS_LIB or run .ci/install)")
+    if not (path / "default.nix").is_file():
+        pytest.skip(f"Nix library (nix-community/nixpkgs.lib) not found at {path}: module evaluation "
+                    "not run; set NXTHDR_NIXPKGS_LIB to a checkout of its lib/ or let .ci/install clone it")
     return path
 
 
