@@ -11,6 +11,7 @@ import re
 import pytest
 import yaml
 
+from tests.conftest import require
 from tests.observability import grafana
 from tests.observability.paths import DASHBOARDS, OBS
 from tests.observability.storage import Store
@@ -70,6 +71,7 @@ def test_dashboard_provider_reads_the_dashboards_directory() -> None:
 
 @pytest.fixture(scope="module")
 def store():
+    require(importlib.util.find_spec("chdb") is not None, "chdb not installed (extra `embedded`; run .ci/install)")
     s = Store()
     yield s
     s.close()

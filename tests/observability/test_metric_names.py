@@ -7,6 +7,7 @@ the agent until it exists) are declared in third_party_metrics.py.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.observability.promql import grafana_metric_names, metric_names
 
 @pytest.fixture(scope="module")
 def exported() -> dict[str, set[str]]:
+    require(importlib.util.find_spec("chdb") is not None, "chdb not installed (extra `embedded`; run .ci/install)")
     require(metric_sources.node_exporter() is not None,
             "node_exporter not installed (Debian package prometheus-node-exporter; run .ci/install)")
     names = metric_sources.scrape_programs()
