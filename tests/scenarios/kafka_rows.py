@@ -1,8 +1,8 @@
-"""Update rows read back from Kafka as the pipeline produces them (pytest side).
+"""Rows read back from Kafka as a pipeline produces them (pytest side).
 
-A consumer in a background thread decodes every record of the topic into
-`UpdateRow`s; calling the reader returns what arrived so far, so a scenario can
-poll it cheaply.
+A consumer in a background thread decodes every record of the topic into the
+scenario's row type; calling the reader returns what arrived so far, so a
+scenario can poll it cheaply.
 """
 
 from __future__ import annotations
@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+from typing import Callable, Generic, TypeVar
 
 from tests.support.kafka_client import split_messages
 
 from .bmp_pipeline import UpdateRow, prefix_text
+from .flows_pipeline import FlowRow
+
+R = TypeVar("R")
 
 
-def update_row(m: dict) -> UpdateRow:
+def update_row(m: dict) -> UpdateRow | None:
+    """Adj-RIB-In rows only: Loc-RIB rows are left out, the scenario is about pre/post policy."""
+    if m["isLocRib"]:
+        return None
     return UpdateRow(
         prefix=prefix_text(str(ipaddress.IPv6Address(m["prefixAddr"])), m["prefixLen"]),
         peer=str(ipaddress.IPv6Address(m["peerAddr"])),
@@ -26,12 +33,29 @@ def update_row(m: dict) -> UpdateRow:
     )
 
 
-class KafkaRows:
-    """Adj-RIB-In rows of `topic` (Loc-RIB rows are left out: the scenario is about pre/post policy)."""
+def flow_row(m: dict) -> FlowRow:
+    return FlowRow(
+        src=str(_unmap(m["srcIp"])),
+        dst=str(_unmap(m["dstIp"])),
+        protocol=m["protocol"],
+        length=m["length"],
+        sampling_rate=m["samplingRate"],
+    )
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+
+def _unmap(raw: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    a = ipaddress.IPv6Address(raw)
+    return a.ipv4_mapped or a
+
+
+class KafkaRows(Generic[R]):
+    """Rows of `topic`: each Cap'n Proto message converted by `convert` (None: left out)."""
+
+    def __init__(self, bootstrap: str, topic: str, schema: str, struct: str,
+                 convert: Callable[[dict], R | None]) -> None:
         self.bootstrap, self.topic = bootstrap, topic
-        self._rows: list[UpdateRow] = []
+        self.schema, self.struct, self.convert = schema, struct, convert
+        self._rows: list[R] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -53,14 +77,14 @@ class KafkaRows:
         try:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
-                rows = [update_row(m) for recs in batch.values() for r in recs
-                        for m in split_messages(r.value, "update.capnp", "Update") if not m["isLocRib"]]
+                converted = [self.convert(m) for recs in batch.values() for r in recs
+                             for m in split_messages(r.value, self.schema, self.struct)]
                 with self._lock:
-                    self._rows.extend(rows)
+                    self._rows.extend(row for row in converted if row is not None)
         finally:
             await consumer.stop()
 
-    def __call__(self) -> list[UpdateRow]:
+    def __call__(self) -> list[R]:
         if self._error is not None:
             raise AssertionError(f"Kafka consumer failed: {self._error!r}") from self._error
         with self._lock:

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from tests.scenarios.bmp_pipeline import BmpPipeline, Route, run
-from tests.scenarios.kafka_rows import KafkaRows
+from tests.scenarios.kafka_rows import KafkaRows, update_row
 from tests.scenarios.netns_machine import NetnsMachine
 from tests.support.netns import Topology
 from tests.support.routers import BmpServer, GoBgp, Neighbor, Policy
@@ -47,7 +47,7 @@ def test_bmp_pipeline(kafka, tmp_path) -> None:
         core = NetnsMachine("core", None, tmp_path)
         peer = NetnsMachine("peer", peer_ns, tmp_path)
         ixp = NetnsMachine("ixp", ixp_ns, tmp_path)
-        rows = KafkaRows(kafka.bootstrap, topic)
+        rows = KafkaRows(kafka.bootstrap, topic, "update.capnp", "Update", update_row)
         try:
             core.start_unit("risotto.service", [
                 sys.executable, "-m", "nxthdr", "risotto", "--bmp-address", f"[::]:{bmp_port}",
