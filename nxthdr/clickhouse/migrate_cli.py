@@ -81,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         cli.show_config(cfg)
         return 0
-    # Their retry warnings repeat what ServerError reports once, in plain words.
-    for noisy in ("urllib3", "clickhouse_connect"):
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         wanted = chconfig.wanted(cfg)
         password = chconfig.password(cfg)

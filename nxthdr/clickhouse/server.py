@@ -57,6 +57,10 @@ def connect(url: str, user: str, password: str, *, connect_timeout: int = 10, ve
     """An open clickhouse-connect client, or ServerError."""
     import clickhouse_connect
 
+    # Their retry warnings repeat what ServerError reports once, in plain words
+    # (set after the import: clickhouse-connect sets urllib3's level when imported).
+    for noisy in ("urllib3", "clickhouse_connect"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     try:
