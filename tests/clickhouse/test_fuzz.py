@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from nxthdr.clickhouse.migrate import kafka_settings
 from nxthdr.clickhouse.tables import TemplateError, parse_settings, quote_string, render
@@ -12,6 +12,7 @@ text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
 @given(text)
+@example("a\x85b\u2028c'\\\n\x00")  # line separators, quote, backslash, newline, NUL
 @settings(max_examples=60, deadline=None)
 def test_any_string_survives_the_engine_unchanged(engine, s):
     # The engine itself reads the literal back: nothing escapes, nothing is lost.
