@@ -47,6 +47,7 @@ PIPELINES = {
     "saimiris": Pipeline("saimiris", "reply.capnp", "Reply"),
 }
 
+INPUT_TABLE = "input"  # the Null table standing where a server has from_kafka
 LOCK_FILE = ".lock"
 ENDPOINT_FILE = "endpoint.json"
 
@@ -111,13 +112,14 @@ class Store:
                    seconds=round(time.monotonic() - t0, 2))
 
     def _create(self, name: str) -> None:
-        from nxthdr import clickhouse
+        from nxthdr.clickhouse import tables
 
         p = PIPELINES[name]
-        schema = clickhouse.embedded(name, retention_days=self.retention_days)
-        for sql in schema.statements:
+        objs = tables.objects(name, database=p.database, retention_days=self.retention_days, input="null",
+                              input_table=INPUT_TABLE)
+        for sql in objs.statements():
             self._run(sql)
-        self.input_tables[name] = f"{p.database}.{schema.input_table}"
+        self.input_tables[name] = f"{p.database}.{INPUT_TABLE}"
         columns = self.columns(self.input_tables[name])
         layout = struct_layout(p.capnp_file, p.struct)
         self.writers[name] = RowWriter(layout, columns, getattr(load_schema(p.capnp_file), p.struct))
