@@ -340,9 +340,9 @@ class RowWriter:
         try:
             with self.schema_struct.from_bytes(m, traversal_limit_in_words=1 << 24) as msg:
                 values = msg.to_dict()
+            return encode_message(self.layout, values)
         except Exception as e:
             raise ConversionError(f"unreadable Cap'n Proto message: {e}") from None
-        return encode_message(self.layout, values)
 
     def rows(self, messages: Iterable[bytes], errors: list | None = None) -> bytes:
         """Rows of many messages; broken ones are skipped and appended to `errors` (or raised)."""
