@@ -8,8 +8,9 @@ SQL wins), `database`, `GET /ping`. Errors come back as ClickHouse's
 clickhouse-connect and `nxthdr query` report them as they would a server's.
 
 Read-only: only SELECT, WITH, SHOW, DESCRIBE/DESC, EXPLAIN and EXISTS
-statements run, one per request; everything else gets 403 (`Code: 164`,
-READONLY). The store is written by the collectors only.
+statements run, one per request, without functions that read files, URLs or
+other servers; everything else gets 403 (`Code: 164`, READONLY). The store is
+written by the collectors only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ READ_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXIST
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/|#[^\n]*", re.S)
 _STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`", re.S)
 _OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.I)
+# Functions that reach outside the store (files, URLs, other servers, programs): a SELECT
+# with them reads the machine, not the data. chdb's own readonly setting would refuse
+# them too, but it cannot be set per query without rewriting the user's SQL.
+_OUTSIDE = re.compile(r"\b(file|url|s3|s3Cluster|gcs|hdfs|azureBlobStorage|remote|remoteSecure|cluster|"
+                      r"clusterAllReplicas|mysql|postgresql|sqlite|mongodb|redis|jdbc|odbc|executable|input|"
+                      r"fileCluster|urlCluster|iceberg\w*|deltaLake\w*|hudi\w*|dictionary|python|"
+                      r"arrowFlight|ytsaurus|paimon\w*)\s*\(", re.I)
 # ClickHouse error code → HTTP status, as a server answers.
 _STATUS = {62: 400, 47: 400, 46: 400, 43: 400, 53: 400, 36: 400, 60: 404, 81: 404, 164: 403, 497: 403}
 
@@ -49,6 +57,9 @@ def check_read_only(sql: str) -> str:
         raise ReadOnlyError("one statement per request")
     if _OUTFILE.search(stripped):
         raise ReadOnlyError("INTO OUTFILE writes a file")
+    outside = _OUTSIDE.search(stripped)
+    if outside:
+        raise ReadOnlyError(f"{outside.group(1)}() reaches outside the store")
     first = re.match(r"[\s(]*([A-Za-z]+)", stripped)
     if not first or first.group(1).upper() not in READ_KEYWORDS:
         word = first.group(1).upper() if first else stripped[:20]
