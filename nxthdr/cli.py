@@ -10,6 +10,7 @@ COMMANDS = {
     "query": ("nxthdr.storage.query", "run SQL on the embedded store (a running appliance, or a data directory)"),
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
     "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
+    "clickhouse": ("nxthdr.clickhouse.cli", "ClickHouse tables: `clickhouse migrate` creates or updates them"),
     "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway` (also the `saimiris` command)"),
 }
 
