@@ -42,8 +42,8 @@ class ApplianceProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         offset = self.log.stat().st_size if self.log.exists() else 0  # a restart appends to the same log
         self.proc = subprocess.Popen(self.args, cwd=REPO, env=ENV, stderr=open(self.log, "ab"))
-        wait_until(lambda: "nxthdr.supervisor: started" in self.log.read_text()[offset:] or self.proc.poll() is not None,
-                   60, "the appliance to start", details=self.logs)
+        wait_until(lambda: "nxthdr.supervisor: started" in self.log.read_text()[offset:]
+                   or self.proc.poll() is not None, 60, "the appliance to start", details=self.logs)
         assert self.proc.poll() is None, self.logs()
         return self
 

@@ -31,8 +31,8 @@ def test_kafka_mode_produces_to_the_topics(kafka, tmp_path):
         got = rows(recs, "sflow.capnp", "SFlowFlowRecord")
         assert len(got) == want
         assert sum(r["length"] * r["samplingRate"] for r in got) == sum(f["bytes"] for f in sflow_manifest()["wire"])
-        recs = asyncio.run(consume(kafka.bootstrap, updates, timeout=40,
-                                   until=lambda rs: any(m.get("synthetic") for m in rows(rs, "update.capnp", "Update"))))
+        synthetic = lambda rs: any(m.get("synthetic") for m in rows(rs, "update.capnp", "Update"))  # noqa: E731
+        recs = asyncio.run(consume(kafka.bootstrap, updates, timeout=40, until=synthetic))
         assert any(m.get("synthetic") for m in rows(recs, "update.capnp", "Update"))
         # No embedded store in this mode: the data directory holds only the curation state.
         assert not (app.data_dir / "store").exists() and not (app.data_dir / "endpoint.json").exists()
