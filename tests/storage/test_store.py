@@ -31,7 +31,8 @@ def store(tmp_path_factory):
 
 
 def rows(store: Store, sql: str) -> list[dict]:
-    return [json.loads(line) for line in store.query(sql, "JSONEachRow").decode().splitlines()]
+    # split("\n"), not splitlines(): text may hold other Unicode line breaks, which JSON leaves unescaped.
+    return [json.loads(line) for line in store.query(sql, "JSONEachRow").decode().split("\n") if line]
 
 
 def ns_text(ns: int) -> str:
