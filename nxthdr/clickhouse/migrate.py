@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from nxthdr.clickhouse.tables import VIEW, Column, DatabaseObjects, parse_settings, quote_string
 
@@ -79,6 +79,13 @@ def observe_queries(databases: Sequence[str]) -> dict[str, str]:
                    f"partition_key FROM system.tables WHERE database IN ({names})"),
         "columns": f"SELECT database, table, name, type, position FROM system.columns WHERE database IN ({names})",
     }
+
+
+def observe_with(rows: Callable[[str], list[Mapping]], databases: Sequence[str]) -> Observed:
+    """Run the system-table queries through `rows(sql) -> list of dicts` (a server client,
+    or a chdb session for the embedded store) and build the Observed state."""
+    q = observe_queries(databases)
+    return Observed.from_rows([r["name"] for r in rows(q["databases"])], rows(q["tables"]), rows(q["columns"]))
 
 
 @dataclass(frozen=True)

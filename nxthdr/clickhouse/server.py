@@ -9,7 +9,7 @@ import re
 from typing import Sequence
 from urllib.parse import urlsplit
 
-from nxthdr.clickhouse.migrate import Observed, Statement, observe_queries
+from nxthdr.clickhouse.migrate import Observed, Statement, observe_with
 from nxthdr.core import logs
 
 log = logging.getLogger("nxthdr.clickhouse")
@@ -75,14 +75,10 @@ def connect(url: str, user: str, password: str, *, connect_timeout: int = 10, ve
 
 
 def observe(client, url: str, databases: Sequence[str]) -> Observed:
-    q = observe_queries(databases)
     try:
-        dbs = [r[0] for r in client.query(q["databases"]).result_rows]
-        tables = list(client.query(q["tables"]).named_results())
-        columns = list(client.query(q["columns"]).named_results())
+        return observe_with(lambda sql: list(client.query(sql).named_results()), databases)
     except Exception as e:
         raise ServerError(describe(url, e)) from e
-    return Observed.from_rows(dbs, tables, columns)
 
 
 def execute(client, url: str, statements: Sequence[Statement]) -> int:
