@@ -32,11 +32,16 @@
       });
 
       apps = forAllSystems (pkgs: {
-        # `nix run .#demo`: real router recordings replayed through risotto.
+        # `nix run .#demo`: the appliance with its embedded store, fed the BMP
+        # and sFlow recordings of real routers and agents.
         demo = {
           type = "app";
-          program = lib.getExe (pkgs.writeShellScriptBin "nxthdr-demo" ''exec ${lib.getExe pkgs.nxthdr} demo "$@"'');
-          meta.description = "Replay real BMP recordings through the collector and print summaries";
+          program = lib.getExe (
+            pkgs.writeShellScriptBin "nxthdr-demo" ''exec ${
+              lib.getExe (pkgs.nxthdr.override { withEmbeddedStore = true; })
+            } demo "$@"''
+          );
+          meta.description = "Replay real BMP and sFlow recordings through the appliance and print summaries";
         };
         default = self.apps.${pkgs.stdenv.hostPlatform.system}.demo;
       });

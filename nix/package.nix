@@ -4,9 +4,10 @@
 {
   lib,
   python3Packages,
-  # chdb (the embedded ClickHouse engine) is not packaged in nixpkgs: the
-  # embedded store stays an optional extra (pyproject `embedded`) and the
-  # platform uses a ClickHouse server instead.
+  # The embedded ClickHouse store (pyproject extra `embedded`): nixpkgs has no
+  # chdb, so it comes from ./chdb-core.nix (the upstream wheel, x86_64-linux).
+  # Off by default: the platform's hosts use a ClickHouse server; the demo app
+  # turns it on.
   withEmbeddedStore ? false,
 }:
 
@@ -46,7 +47,7 @@ python3Packages.buildPythonApplication {
       joserfc
       asyncpg
     ]
-    ++ lib.optional withEmbeddedStore python3Packages.chdb;
+    ++ lib.optional withEmbeddedStore (python3Packages.callPackage ./chdb-core.nix { });
 
   # The Cap'n Proto schemas also go where ClickHouse's format_schema_path
   # can point (services.nxthdr.clickhouse).
