@@ -5,8 +5,8 @@ many per Kafka record in stream framing, like the collectors. On a server a
 ClickHouse Kafka table reads them; on the appliance this consumer splits each
 record into messages and hands them to the store's sink. A record that is not
 a Cap'n Proto stream is counted and skipped, the consumer goes on. Offsets are
-auto-committed by the consumer group: a crash (not a SIGTERM, which flushes)
-can lose the replies of the last commit interval that were still in the sink.
+committed only after the replies of a poll were inserted (the sink flushed), so
+a crash loses nothing: at worst the last poll is read and stored again.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import logging
 from nxthdr.core import logs
 from nxthdr.core.kafka import KafkaSettings
 from nxthdr.core.metrics import Metrics
-from nxthdr.core.sinks import Sink
+from nxthdr.storage.sink import StoreSink
 from nxthdr.storage.rowbinary import ConversionError, split_stream
 
 log = logging.getLogger("nxthdr.appliance")
 
 
 class ReplyConsumer:
-    def __init__(self, settings: KafkaSettings, group: str, sink: Sink, metrics: Metrics) -> None:
+    def __init__(self, settings: KafkaSettings, group: str, sink: StoreSink, metrics: Metrics) -> None:
         self.name = "replies-consumer"
         self.settings = settings
         self.group = group
@@ -54,7 +54,7 @@ class ReplyConsumer:
         backoff = 0.2
         while True:
             consumer = AIOKafkaConsumer(self.settings.topic, group_id=self.group, auto_offset_reset="earliest",
-                                        enable_auto_commit=True, **self.settings.client_kwargs())
+                                        enable_auto_commit=False, **self.settings.client_kwargs())
             try:
                 await consumer.start()
                 return consumer
@@ -99,6 +99,14 @@ class ReplyConsumer:
                     self.m_messages.values[()] += len(messages)
                     for m in messages:
                         emit(m)
+            if batches:
+                await self.sink.flush()
+                try:
+                    await self._consumer.commit()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # not fatal: the records are read again after a restart
+                    self._log.event("commit", logging.WARNING, "committing replies offsets failed", error=str(e))
 
     async def stop(self) -> None:
         if self._task is not None:
