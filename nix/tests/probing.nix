@@ -1,5 +1,5 @@
 # VM test: active probing end to end. A measurement submitted to the gateway's
-# API (dev-mode user) goes through Kafka to the agent on vlt, which probes a
+# API (dev-mode user; IPv6, the only family the gateway takes) goes through Kafka to the agent on vlt, which probes a
 # target two routers away; its replies go through Kafka (SASL/SCRAM listener,
 # the agent's own user and ACLs) into ClickHouse's saimiris.replies. The
 # scenario is tests/scenarios/probing.py, the code the namespace test runs.
@@ -14,26 +14,26 @@ let
   secretFiles = {
     environment.etc = builtins.mapAttrs (_: text: { inherit text; }) secrets;
   };
-  # Replies must come back for every probe: no ICMP rate limit.
+  # Replies must come back for every probe: no ICMPv6 rate limit.
   noIcmpLimit = {
-    "net.ipv4.icmp_ratelimit" = 0;
-    "net.ipv4.icmp_msgs_per_sec" = 100000;
+    "net.ipv6.icmp.ratelimit" = 0;
   };
   router = vlans: routes: {
     virtualisation.vlans = vlans;
     boot.kernel.sysctl = noIcmpLimit // {
-      "net.ipv4.ip_forward" = 1;
+      "net.ipv6.conf.all.forwarding" = 1;
     };
     # Routers and the target answer probes; a dropping firewall would not.
     networking.firewall.enable = false;
     networking.interfaces = routes;
   };
-  via = iface: address: gateway: {
-    ${iface}.ipv4.routes = [
+  # The test network's IPv6 addresses: 2001:db8:<VLAN>::<index>/64.
+  via = iface: vlan: gatewayVlan: gatewayIndex: {
+    ${iface}.ipv6.routes = [
       {
-        inherit address;
-        prefixLength = 24;
-        via = gateway;
+        address = "2001:db8:${toString vlan}::";
+        prefixLength = 64;
+        via = "2001:db8:${toString gatewayVlan}::${toString gatewayIndex}";
       }
     ];
   };
@@ -42,9 +42,9 @@ pkgs.testers.runNixOSTest {
   name = "nxthdr-probing";
   extraPythonPackages = p: [ (p.callPackage ./scenarios.nix { }) ];
 
-  # Alphabetical indices: core 1, r1 2, r2 3, target 4, vlt 5; address
-  # 192.168.<VLAN>.<index>. VLAN 1: core, vlt. VLAN 2: vlt, r1. VLAN 3: r1,
-  # r2. VLAN 4: r2, target.
+  # Alphabetical indices: core 1, r1 2, r2 3, target 4, vlt 5; addresses
+  # 192.168.<VLAN>.<index> and 2001:db8:<VLAN>::<index>. VLAN 1: core, vlt.
+  # VLAN 2: vlt, r1. VLAN 3: r1, r2. VLAN 4: r2, target.
   nodes.core =
     { pkgs, ... }:
     {
@@ -86,13 +86,13 @@ pkgs.testers.runNixOSTest {
       };
     };
 
-  nodes.r1 = router [ 2 3 ] (via "eth2" "192.168.4.0" "192.168.3.3");
-  nodes.r2 = router [ 3 4 ] (via "eth1" "192.168.2.0" "192.168.3.2");
+  nodes.r1 = router [ 2 3 ] (via "eth2" 4 3 3);
+  nodes.r2 = router [ 3 4 ] (via "eth1" 2 3 2);
   nodes.target = {
     virtualisation.vlans = [ 4 ];
     boot.kernel.sysctl = noIcmpLimit;
     networking.firewall.enable = false;
-    networking.interfaces = via "eth1" "192.168.2.0" "192.168.4.3";
+    networking.interfaces = via "eth1" 2 4 3;
   };
 
   nodes.vlt =
@@ -107,7 +107,7 @@ pkgs.testers.runNixOSTest {
         1
         2
       ];
-      networking.interfaces = via "eth2" "192.168.4.0" "192.168.2.2";
+      networking.interfaces = via "eth2" 4 2 2;
       services.nxthdr.saimiris-agent = {
         enable = true;
         agentKeyFile = "/etc/nxthdr-test/agent-key";
@@ -123,7 +123,7 @@ pkgs.testers.runNixOSTest {
             auth_sasl_mechanism = "SCRAM-SHA-512";
             auth_sasl_username = "vlt";
           };
-          # No source prefix: probes leave from eth2's own address.
+          # No source prefix: probes leave from eth2's own address (2001:db8:2::5).
           caracat = [
             {
               name = "main";
