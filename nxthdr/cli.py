@@ -8,6 +8,7 @@ COMMANDS = {
     "demo": ("nxthdr.demo", "replay real router recordings through the collectors and print summaries"),
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
     "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
+    "clickhouse": ("nxthdr.clickhouse.cli", "ClickHouse tables: `clickhouse migrate` creates or updates them"),
     "geofeed": ("nxthdr.geofeed", "write the RFC 8805 geofeed from the inventory (hosts/inventory.toml)"),
     "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway` (also the `saimiris` command)"),
 }

@@ -1,24 +1,18 @@
 """The ClickHouse storage tables in chdb, to run the dashboards' SQL against.
 
-The tables come from the storage SQL (clickhouse-tables/<db>/<table>.sql, with
-its {{ database }} / {{ retention_days }} placeholders filled) when it is in the
-tree, otherwise from storage_fixture.sql (a temporary copy of the spec's column
-lists; see its header). One row goes into each table so that expressions over
-arrays and aggregates really run.
+The tables are the platform's own (clickhouse-tables/, rendered by
+nxthdr.clickhouse.tables with a Null input table in place of the Kafka table).
+One row goes into each table so that expressions over arrays and aggregates
+really run.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
-from pathlib import Path
 
-from tests.observability.paths import ROOT
+from nxthdr.clickhouse import tables
 
-TABLES = {"bmp": "updates", "flows": "records", "saimiris": "replies"}
-FIXTURE = Path(__file__).with_name("storage_fixture.sql")
-SETTINGS = {"retention_days": "7"}
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+TABLES = {db: tables.SPECS[db].storage_table for db in tables.DATABASES}
 
 SAMPLE_ROWS = [
     "INSERT INTO bmp.updates (date, time_inserted_ns, time_received_ns, announced, as_path, prefix_len) "
@@ -30,35 +24,11 @@ SAMPLE_ROWS = [
 ]
 
 
-def storage_sql_files() -> dict[str, Path] | None:
-    files = {db: ROOT / "clickhouse-tables" / db / f"{table}.sql" for db, table in TABLES.items()}
-    return files if all(p.exists() for p in files.values()) else None
-
-
-def render(sql: str, database: str) -> str:
-    values = dict(SETTINGS, database=database)
-
-    def sub(m: re.Match) -> str:
-        if m.group(1) not in values:
-            raise KeyError(f"storage SQL placeholder {{{{ {m.group(1)} }}}} has no test value")
-        return values[m.group(1)]
-
-    return _PLACEHOLDER.sub(sub, sql)
-
-
-def statements(sql: str) -> list[str]:
-    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]
-
-
 def table_statements() -> tuple[str, list[str]]:
     """(where the tables come from, CREATE statements)."""
-    files = storage_sql_files()
-    if files is None:
-        return "storage_fixture.sql (temporary)", statements(FIXTURE.read_text())
-    out = []
-    for db, path in files.items():
-        out += statements(render(path.read_text(), db))
+    out: list[str] = []
+    for obj in tables.all_objects(input="null"):
+        out += obj.statements()
     return "clickhouse-tables/", out
 
 
