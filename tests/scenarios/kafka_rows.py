@@ -41,6 +41,8 @@ def flow_row(m: dict) -> FlowRow:
         protocol=m["protocol"],
         length=m["length"],
         sampling_rate=m["samplingRate"],
+        # Kafka carries the sample only; the store computes the estimate the same way.
+        bytes=m["length"] * m["samplingRate"],
     )
 
 
