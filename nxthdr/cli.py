@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {
-    "demo": ("nxthdr.demo", "replay real router recordings through the collectors and print summaries"),
+    "demo": ("nxthdr.demo", "the appliance on real router and sFlow recordings, with summaries from the store"),
+    "appliance": ("nxthdr.appliance.cli",
+                  "the single-node platform: BMP and sFlow collectors, embedded store, query endpoint"),
+    "query": ("nxthdr.storage.query", "run SQL on the embedded store (a running appliance, or a data directory)"),
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
     "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
     "clickhouse": ("nxthdr.clickhouse.cli", "ClickHouse tables: `clickhouse migrate` creates or updates them"),

@@ -1,0 +1,1 @@
+"""Embedded storage: the ClickHouse tables and views of the platform in chdb, in one data directory."""

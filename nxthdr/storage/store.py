@@ -1,0 +1,240 @@
+"""The embedded store: one chdb engine on a data directory, with the platform's tables.
+
+chdb is ClickHouse as a library, one engine per process, and it runs one
+statement at a time. Everything goes through `Store`, which serialises calls
+with a lock (inserts from the sinks, queries from the HTTP endpoint, both from
+worker threads so the event loop keeps serving collectors).
+
+Per pipeline (bmp, flows, saimiris) the store creates the storage table and
+the view of the server deployment (`nxthdr.clickhouse`), with a `Null`-engine
+input table in place of the Kafka table: same camelCase columns, so the view
+is the same SQL. A row inserted into the input table is stored nowhere but
+goes through the view into the MergeTree table.
+
+A data directory belongs to one process at a time: the store holds an
+exclusive lock on `<dir>/.lock` while open, and a running appliance writes its
+query endpoint to `<dir>/endpoint.json` so `nxthdr query --data-dir` can ask it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nxthdr.core import logs
+from nxthdr.core.capnp_codec import load_schema, struct_layout
+from nxthdr.storage.rowbinary import RowWriter
+
+log = logging.getLogger("nxthdr.storage")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    database: str
+    capnp_file: str
+    struct: str
+
+
+PIPELINES = {
+    "bmp": Pipeline("bmp", "update.capnp", "Update"),
+    "flows": Pipeline("flows", "sflow.capnp", "SFlowFlowRecord"),
+    "saimiris": Pipeline("saimiris", "reply.capnp", "Reply"),
+}
+
+INPUT_TABLE = "input"  # the Null table standing where a server has from_kafka
+LOCK_FILE = ".lock"
+ENDPOINT_FILE = "endpoint.json"
+
+
+class StoreError(Exception):
+    """A query or insert the engine refused; the message is ClickHouse's (`Code: N. DB::Exception: ...`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = _error_code(message)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened (the message says why and what to do)."""
+
+
+class DataDirBusy(StoreUnavailable):
+    """Another process has the data directory open."""
+
+
+class EngineMissing(StoreUnavailable):
+    """chdb, the embedded ClickHouse engine, is not installed."""
+
+
+def _error_code(message: str) -> int:
+    if message.startswith("Code: "):
+        num = message[6:].split(".", 1)[0]
+        if num.isdigit():
+            return int(num)
+    return 0
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike, *, retention_days: int = 7,
+                 pipelines: tuple[str, ...] = ("bmp", "flows", "saimiris")) -> None:
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self.pipelines = pipelines
+        self.writers: dict[str, RowWriter] = {}
+        self.input_tables: dict[str, str] = {}
+        self._session = None
+        self._lock = threading.Lock()
+        self._lock_fd: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._session is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirBusy(f"{self.path} is in use by another process (an appliance?)") from None
+        self._lock_fd = fd
+        try:
+            import chdb.session  # imported late: the engine library is large and only the store needs it
+        except ImportError:
+            self.close()
+            raise EngineMissing(
+                "the embedded store needs chdb, the ClickHouse engine as a library: "
+                "pip install 'nxthdr[embedded]', or use a ClickHouse server (storage.mode: kafka)") from None
+
+        t0 = time.monotonic()
+        try:
+            self._session = chdb.session.Session(str(self.path))
+            for name in self.pipelines:
+                self._create(name)
+        except BaseException:
+            self.close()
+            raise
+        logs.event(log, logging.INFO, "embedded store open", path=str(self.path),
+                   pipelines=",".join(self.pipelines), retention_days=self.retention_days,
+                   seconds=round(time.monotonic() - t0, 2))
+
+    def _create(self, name: str) -> None:
+        from nxthdr.clickhouse import tables
+
+        p = PIPELINES[name]
+        objs = tables.objects(name, database=p.database, retention_days=self.retention_days, input="null",
+                              input_table=INPUT_TABLE)
+        for sql in objs.statements():
+            self._run(sql)
+        self.input_tables[name] = f"{p.database}.{INPUT_TABLE}"
+        columns = self.columns(self.input_tables[name])
+        layout = struct_layout(p.capnp_file, p.struct)
+        self.writers[name] = RowWriter(layout, columns, getattr(load_schema(p.capnp_file), p.struct))
+
+    def close(self) -> None:
+        if self._session is not None:
+            with self._lock:
+                try:
+                    self._session.close()
+                except Exception:
+                    log.exception("closing the chdb session")
+                self._session = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def _run(self, sql: str, fmt: str = "TabSeparated"):
+        if self._session is None:
+            raise StoreError("the store is closed")
+        with self._lock:
+            try:
+                return self._session.query(sql, fmt)
+            except Exception as e:
+                raise StoreError(str(e).strip()) from None
+
+    def query(self, sql: str, fmt: str = "TabSeparated") -> bytes:
+        """Result bytes in `fmt` (a FORMAT clause in `sql` wins, like on a ClickHouse server)."""
+        return self._run(sql, fmt).bytes()
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        out = self.query(f"SELECT name, type FROM system.columns WHERE database = '{table.split('.')[0]}' "
+                         f"AND table = '{table.split('.')[1]}' ORDER BY position", "JSONCompact")
+        cols = [(n, t) for n, t in json.loads(out)["data"]]
+        if not cols:
+            raise StoreError(f"table {table} has no columns")
+        return cols
+
+    def insert_rowbinary(self, name: str, rows: bytes) -> None:
+        """Rows (RowBinary, the input table's columns) into a pipeline's input table, hence its view."""
+        if not rows:
+            return
+        if self._session is None:
+            raise StoreError("the store is closed")
+        with self._lock:
+            try:
+                ins = self._session.send_insert(f"INSERT INTO {self.input_tables[name]}", "RowBinary")
+                try:
+                    ins.append(rows)
+                    ins.finish()
+                except BaseException:
+                    ins.cancel()
+                    raise
+            except Exception as e:
+                raise StoreError(str(e).strip()) from None
+
+    def insert_messages(self, name: str, messages: list[bytes], errors: list | None = None) -> int:
+        """Framed Cap'n Proto messages → rows; returns how many rows were written."""
+        before = len(errors) if errors is not None else 0
+        rows = self.writers[name].rows(messages, errors)
+        self.insert_rowbinary(name, rows)
+        return len(messages) - ((len(errors) - before) if errors is not None else 0)
+
+
+def write_endpoint(path: str | os.PathLike, url: str) -> None:
+    p = Path(path) / ENDPOINT_FILE
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    os.replace(tmp, p)
+
+
+def read_endpoint(path: str | os.PathLike) -> str | None:
+    """The query URL of the appliance running on this data directory, if one is."""
+    p = Path(path)
+    try:
+        info = json.loads((p / ENDPOINT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    # The lock says whether the writer still runs (a killed appliance leaves the file behind).
+    try:
+        fd = os.open(p / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return info.get("url")
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def remove_endpoint(path: str | os.PathLike) -> None:
+    try:
+        (Path(path) / ENDPOINT_FILE).unlink()
+    except FileNotFoundError:
+        pass
