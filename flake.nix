@@ -82,12 +82,25 @@
             touch $out
           '';
         }
-        // lib.optionalAttrs (system == "x86_64-linux") {
-          vm-collectors = import ./nix/tests/collectors.nix {
-            inherit pkgs;
-            module = self.nixosModules.default;
-          };
-        }
+        # The VM tests (x86_64-linux builders): each pipeline scenario of
+        # tests/scenarios on NixOS machines, with our modules.
+        // lib.optionalAttrs (system == "x86_64-linux") (
+          lib.mapAttrs
+            (
+              _: file:
+              import file {
+                inherit pkgs;
+                module = self.nixosModules.default;
+              }
+            )
+            {
+              vm-collectors = ./nix/tests/collectors.nix;
+              bmp-pipeline = ./nix/tests/bmp-pipeline.nix;
+              flows-pipeline = ./nix/tests/flows-pipeline.nix;
+              probing = ./nix/tests/probing.nix;
+              core-observability = ./nix/tests/core-observability.nix;
+            }
+        )
         # Every host of this system builds.
         // lib.mapAttrs' (name: nixos: lib.nameValuePair "host-${name}" nixos.config.system.build.toplevel) (
           lib.filterAttrs (

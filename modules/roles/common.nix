@@ -67,6 +67,17 @@ in
       enabledCollectors = [ "systemd" ];
     };
 
+    # Every host ships its journal to Loki with Grafana Alloy
+    # (modules/observability/loki): journal.alloy here, plus the role's
+    # write.alloy (write-local.alloy on the core, write-remote.alloy on edge
+    # hosts). Alloy reads every *.alloy file of /etc/alloy.
+    services.alloy.enable = true;
+    environment.etc."alloy/journal.alloy".source = ../observability/loki/journal.alloy;
+    systemd.services.alloy.reloadTriggers = [
+      config.environment.etc."alloy/journal.alloy".source
+      config.environment.etc."alloy/write.alloy".source
+    ];
+
     time.timeZone = "UTC";
   };
 }

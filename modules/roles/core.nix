@@ -22,6 +22,14 @@ let
   observability = ../observability;
   rulesDir = observability + "/prometheus/rules";
   dashboardsDir = observability + "/grafana/dashboards";
+  # Grafana's datasources as the observability files define them: Prometheus,
+  # Loki and ClickHouse on 127.0.0.1 (their listeners below follow it), the
+  # ClickHouse password from $GRAFANA_CLICKHOUSE_PASSWORD.
+  datasourcesFile = observability + "/grafana/provisioning/datasources.yaml";
+  edges = lib.filterAttrs (_: h: h.role != "core") inv.hosts;
+  # One basic-auth user per edge host (its name), for both pushes; the bcrypt
+  # hash of its password is PUSH_HASH_<host> in the Caddy environment file.
+  pushUsers = lib.concatMapStrings (name: "    ${name} {$PUSH_HASH_${name}}\n") (lib.attrNames edges);
 
   ports = {
     gateway = 8080;
@@ -33,6 +41,7 @@ let
     grafana = 3000;
     loki = 3100;
     headscale = 8085;
+    kafkaJmx = 7071;
   };
 
   geofeed = pkgs.runCommand "nxthdr-geofeed" { } ''
@@ -41,6 +50,7 @@ let
   '';
 
   local = port: "[::1]:${toString port}";
+  loopback4 = port: "127.0.0.1:${toString port}";
 in
 {
   imports = [ ./common.nix ];
@@ -77,6 +87,15 @@ in
       default = secret "wireguard-key";
       description = "The core's WireGuard private key.";
     };
+    grafanaClickhouseEnvFile = lib.mkOption {
+      type = lib.types.str;
+      default = secret "grafana-clickhouse-env";
+      defaultText = lib.literalExpression ''"''${config.nxthdr.secretsDir}/grafana-clickhouse-env"'';
+      description = ''
+        `GRAFANA_CLICKHOUSE_PASSWORD=...`: the password of ClickHouse's read-only
+        `grafana` user, an EnvironmentFile of both clickhouse.service and grafana.service.
+      '';
+    };
   };
 
   config = {
@@ -95,9 +114,20 @@ in
         consume = [ "saimiris-probes" ];
         produce = [ "saimiris-replies" ];
       }) vlts;
+      # Broker metrics for the Kafka dashboard (modules/observability/kafka).
+      jmxExporter = {
+        enable = true;
+        port = ports.kafkaJmx;
+      };
     };
 
-    services.nxthdr.clickhouse.enable = true;
+    services.nxthdr.clickhouse = {
+      enable = true;
+      grafanaUser = {
+        enable = true;
+        environmentFile = cfg.grafanaClickhouseEnvFile;
+      };
+    };
 
     # --- collectors and API -------------------------------------------------
     services.nxthdr.risotto = {
@@ -126,13 +156,16 @@ in
     # --- monitoring ---------------------------------------------------------
     services.prometheus = {
       enable = true;
-      listenAddress = "[::1]";
+      # Where Grafana's datasource file expects it.
+      listenAddress = "127.0.0.1";
       port = ports.prometheus;
       # Edge hosts push through Caddy (basic auth) to /api/v1/write.
       extraFlags = [ "--web.enable-remote-write-receiver" ];
       retentionTime = "90d";
       inherit (cfg) ruleFiles;
       alertmanagers = [ { static_configs = [ { targets = [ (local ports.alertmanager) ]; } ]; } ];
+      # Job names are the ones the alert rules and dashboards select on
+      # (modules/observability/README.md); edge hosts push theirs.
       scrapeConfigs =
         lib.mapAttrsToList
           (job: target: {
@@ -144,9 +177,10 @@ in
             bird = local config.services.prometheus.exporters.bird.port;
             risotto = local ports.risottoMetrics;
             pesto = local ports.pestoMetrics;
-            saimiris-gateway = "127.0.0.1:${toString ports.gatewayMetrics}";
+            saimiris-gateway = loopback4 ports.gatewayMetrics;
+            kafka = "${config.services.nxthdr.kafka.jmxExporter.address}:${toString ports.kafkaJmx}";
             clickhouse = local config.services.nxthdr.clickhouse.prometheusPort;
-            prometheus = local ports.prometheus;
+            prometheus = loopback4 ports.prometheus;
           };
       exporters.bird = {
         enable = true;
@@ -174,47 +208,19 @@ in
       };
     };
 
+    # Single-node Loki as modules/observability/loki/loki.yaml describes it
+    # (127.0.0.1:3100, filesystem storage in /var/lib/loki, 31 days).
     services.loki = {
       enable = true;
-      configuration = {
-        auth_enabled = false;
-        server = {
-          http_listen_address = "::1";
-          http_listen_port = ports.loki;
-          grpc_listen_port = 0;
-        };
-        common = {
-          path_prefix = "/var/lib/loki";
-          replication_factor = 1;
-          ring.kvstore.store = "inmemory";
-          storage.filesystem = {
-            chunks_directory = "/var/lib/loki/chunks";
-            rules_directory = "/var/lib/loki/rules";
-          };
-        };
-        schema_config.configs = [
-          {
-            from = "2026-01-01";
-            store = "tsdb";
-            object_store = "filesystem";
-            schema = "v13";
-            index = {
-              prefix = "index_";
-              period = "24h";
-            };
-          }
-        ];
-        limits_config.retention_period = "720h";
-        compactor = {
-          working_directory = "/var/lib/loki/compactor";
-          retention_enabled = true;
-          delete_request_store = "filesystem";
-        };
-      };
+      configFile = observability + "/loki/loki.yaml";
     };
+
+    # The core's own journal goes straight to Loki.
+    environment.etc."alloy/write.alloy".source = observability + "/loki/write-local.alloy";
 
     services.grafana = {
       enable = true;
+      # Plugin for the ClickHouse datasource; without it the dashboards' SQL panels cannot load.
       declarativePlugins = [ pkgs.grafanaPlugins.grafana-clickhouse-datasource ];
       settings = {
         server = {
@@ -231,45 +237,33 @@ in
       };
       provision = {
         enable = true;
-        datasources.settings.datasources = [
-          {
-            name = "Prometheus";
-            type = "prometheus";
-            uid = "prometheus";
-            url = "http://${local ports.prometheus}";
-            isDefault = true;
-          }
-          {
-            name = "Loki";
-            type = "loki";
-            uid = "loki";
-            url = "http://${local ports.loki}";
-          }
-          {
-            name = "ClickHouse";
-            type = "grafana-clickhouse-datasource";
-            uid = "clickhouse";
-            jsonData = {
-              host = "::1";
-              port = config.services.nxthdr.clickhouse.tcpPort;
-              protocol = "native";
-              username = config.services.nxthdr.clickhouse.readOnlyUser.name;
-            };
-          }
-        ];
+        datasources.path = datasourcesFile;
+        # modules/observability/grafana/provisioning/dashboards.yaml, with the
+        # dashboards directory in the store as its path.
         dashboards.settings.providers = lib.optional (cfg.dashboardsDir != null) {
           name = "nxthdr";
-          options.path = cfg.dashboardsDir;
+          folder = "nxthdr";
+          type = "file";
+          disableDeletion = true;
           allowUiUpdates = false;
+          updateIntervalSeconds = 60;
+          options = {
+            path = cfg.dashboardsDir;
+            foldersFromFilesStructure = false;
+          };
         };
       };
     };
+
+    # The datasource file reads $GRAFANA_CLICKHOUSE_PASSWORD.
+    systemd.services.grafana.serviceConfig.EnvironmentFile = [ cfg.grafanaClickhouseEnvFile ];
 
     # --- public front -------------------------------------------------------
     services.caddy = {
       enable = true;
       email = "noc@${domain}";
-      # PROMETHEUS_PUSH_HASH / LOKI_PUSH_HASH: bcrypt hashes (caddy hash-password).
+      # PUSH_HASH_<edge host>: bcrypt hash (caddy hash-password) of that host's
+      # push password (its nxthdr.edge.pushPasswordFile), one line per edge host.
       environmentFile = secret "caddy-env";
       virtualHosts = {
         "api.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.gateway}";
@@ -277,15 +271,13 @@ in
         "headscale.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.headscale}";
         "prometheus.${domain}".extraConfig = ''
           basic_auth {
-            {$PROMETHEUS_PUSH_USER} {$PROMETHEUS_PUSH_HASH}
-          }
-          reverse_proxy ${local ports.prometheus}
+          ${pushUsers}  }
+          reverse_proxy ${loopback4 ports.prometheus}
         '';
         "loki.${domain}".extraConfig = ''
           basic_auth {
-            {$LOKI_PUSH_USER} {$LOKI_PUSH_HASH}
-          }
-          reverse_proxy ${local ports.loki}
+          ${pushUsers}  }
+          reverse_proxy ${loopback4 ports.loki}
         '';
         "geofeed.${domain}".extraConfig = ''
           root * ${geofeed}

@@ -1,6 +1,7 @@
 # Monitoring of the edge hosts (ixp, vlt): a local Prometheus scrapes this
 # host's exporters and programs and pushes to the core (remote write through
-# Caddy, basic auth with a password file).
+# Caddy, basic auth with a password file); Alloy pushes the journal to the
+# core's Loki the same way (same user, the host name, and password).
 {
   config,
   lib,
@@ -21,7 +22,11 @@ in
       type = lib.types.str;
       default = "${config.nxthdr.secretsDir}/prometheus-push-password";
       defaultText = lib.literalExpression ''"''${config.nxthdr.secretsDir}/prometheus-push-password"'';
-      description = "Password of this host's remote-write user on the core (read by Prometheus at run time).";
+      description = ''
+        Password of this host's push user on the core (user = host name), read
+        at run time by Prometheus (remote write) and by Alloy (Loki push, as a
+        systemd credential). The core's Caddy holds its bcrypt hash.
+      '';
     };
   };
 
@@ -47,6 +52,17 @@ in
           };
         }
       ];
+    };
+
+    # modules/observability/loki/write-remote.alloy reads these variables.
+    environment.etc."alloy/write.alloy".source = ../observability/loki/write-remote.alloy;
+    systemd.services.alloy = {
+      environment = {
+        LOKI_PUSH_URL = "https://loki.${platform.domain}/loki/api/v1/push";
+        LOKI_PUSH_USERNAME = config.networking.hostName;
+        LOKI_PUSH_PASSWORD_FILE = "/run/credentials/alloy.service/push-password";
+      };
+      serviceConfig.LoadCredential = [ "push-password:${cfg.pushPasswordFile}" ];
     };
   };
 }

@@ -100,6 +100,25 @@ in
       };
     };
 
+    grafanaUser = {
+      enable = lib.mkEnableOption "a read-only user with a password for Grafana's ClickHouse data source";
+      name = lib.mkOption {
+        type = lib.types.str;
+        default = "grafana";
+        description = "Name of the user (the data source's `username`).";
+      };
+      environmentFile = lib.mkOption {
+        type = lib.types.str;
+        example = "/run/secrets/grafana-clickhouse-env";
+        description = ''
+          File with the line `GRAFANA_CLICKHOUSE_PASSWORD=...`, given to
+          clickhouse.service as an EnvironmentFile: the user's password is read
+          from that variable (`from_env`), so it never enters the Nix store.
+          Grafana gets the same file (its data source reads the same variable).
+        '';
+      };
+    };
+
     migrate = {
       enable = lib.mkEnableOption "the storage migration after clickhouse.service" // {
         default = true;
@@ -150,6 +169,34 @@ in
         };
       };
     };
+
+    # XML: ClickHouse's `from_env` attribute substitutes the variable at load.
+    services.clickhouse.extraUsersConfig = lib.mkIf cfg.grafanaUser.enable ''
+      <clickhouse>
+        <users>
+          <${cfg.grafanaUser.name}>
+            <password from_env="GRAFANA_CLICKHOUSE_PASSWORD"/>
+            <networks><ip>::1</ip><ip>127.0.0.1</ip></networks>
+            <profile>${cfg.readOnlyUser.name}</profile>
+            <quota>default</quota>
+            <grants>
+              ${lib.concatMapStrings (db: "<query>GRANT SELECT ON ${db}.*</query>") cfg.readOnlyUser.databases}
+              <query>GRANT SELECT ON system.*</query>
+            </grants>
+          </${cfg.grafanaUser.name}>
+        </users>
+      </clickhouse>
+    '';
+    systemd.services.clickhouse = lib.mkIf cfg.grafanaUser.enable {
+      serviceConfig.EnvironmentFile = [ cfg.grafanaUser.environmentFile ];
+    };
+
+    assertions = [
+      {
+        assertion = cfg.grafanaUser.enable -> cfg.readOnlyUser.enable;
+        message = "services.nxthdr.clickhouse.grafanaUser uses the read-only profile: keep readOnlyUser enabled.";
+      }
+    ];
 
     services.nxthdr.clickhouse.migrate.settings = {
       clickhouse.url = lib.mkDefault "http://localhost:${toString cfg.httpPort}";

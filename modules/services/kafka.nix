@@ -11,6 +11,8 @@
 let
   cfg = config.services.nxthdr.kafka;
   kafka = config.services.apache-kafka.package;
+  jmx = cfg.jmxExporter;
+  jmxJar = "${jmx.package}/lib/jmx_prometheus_javaagent-${jmx.package.version}.jar";
   bootstrap = "localhost:${toString cfg.internalPort}";
 
   userOptions =
@@ -146,6 +148,27 @@ in
       description = "Topics created (if missing) once the broker is up.";
     };
 
+    jmxExporter = {
+      enable = lib.mkEnableOption "the Prometheus JMX exporter java agent in the broker's JVM (`/metrics`)";
+      package = lib.mkPackageOption pkgs "prometheus-jmx-javaagent" { };
+      address = lib.mkOption {
+        type = lib.types.str;
+        default = "127.0.0.1";
+        description = "Address the exporter listens on.";
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 7071;
+        description = "Port of the exporter's `/metrics`.";
+      };
+      rules = lib.mkOption {
+        type = lib.types.path;
+        default = ../observability/kafka/jmx-exporter.yaml;
+        defaultText = lib.literalExpression "modules/observability/kafka/jmx-exporter.yaml";
+        description = "Exporter configuration: which MBeans become which metrics (the Kafka dashboard's names).";
+      };
+    };
+
     users = lib.mkOption {
       type = lib.types.attrsOf (lib.types.submodule userOptions);
       default = { };
@@ -167,6 +190,8 @@ in
       enable = true;
       inherit (cfg) clusterId;
       formatLogDirs = true;
+      # -javaagent:<jar>=<host>:<port>:<config>
+      jvmOptions = lib.mkIf jmx.enable [ "-javaagent:${jmxJar}=${jmx.address}:${toString jmx.port}:${jmx.rules}" ];
       settings = {
         "node.id" = 1;
         "process.roles" = [

@@ -27,8 +27,14 @@ let
       );
       units = lib.mapAttrs (_: u: {
         serviceConfig = u.serviceConfig or { };
+        environment = u.environment or { };
         restartTriggers = map (t: t.text or t.file.text or null) (u.restartTriggers or [ ]);
       }) cfg.systemd.services;
+      grafana = cfg.services.grafana;
+      loki = cfg.services.loki;
+      alloy = cfg.services.alloy;
+      kafka = cfg.services.apache-kafka;
+      clickhouse = cfg.services.clickhouse;
       wireguard = cfg.networking.wireguard;
       prometheus = cfg.services.prometheus;
       caddy = cfg.services.caddy.virtualHosts or { };

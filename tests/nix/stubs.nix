@@ -59,6 +59,7 @@ let
     clickhouse = fakeDrv "clickhouse" { };
     grafanaPlugins.grafana-clickhouse-datasource = fakeDrv "grafana-clickhouse-datasource" { };
     wireguard-tools = fakeDrv "wireguard-tools" { };
+    prometheus-jmx-javaagent = fakeDrv "jmx-prometheus-javaagent" { version = "1.0.1"; };
   };
 in
 {
@@ -109,6 +110,7 @@ in
       services.caddy = stub;
       services.headscale = stub;
       services.openssh = stub;
+      services.alloy = stub;
     };
     # Defaults of the nixpkgs options our modules read.
     config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;

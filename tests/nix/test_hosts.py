@@ -198,6 +198,12 @@ def _port(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
+def _jmx_port(jvm_options: list[str]) -> int:
+    """-javaagent:<jar>=<host>:<port>:<config> -> port."""
+    (agent,) = [o for o in jvm_options if o.startswith("-javaagent:")]
+    return int(agent.split("=", 1)[1].split(":")[1])
+
+
 def test_core_listeners_do_not_collide():
     core = _hosts()["hosts"]["coreams01"]
     s = core["settings"]
@@ -210,6 +216,7 @@ def test_core_listeners_do_not_collide():
         8123, 9000, 9363,  # ClickHouse
         prom["port"], prom["alertmanager"]["port"], prom["exporters"]["node"]["port"],
         prom["exporters"]["bird"]["port"], 3000, 3100, 8085, 80, 443, 179,
+        _jmx_port(core["kafka"]["jvmOptions"]),
     ]
     assert len(tcp) == len(set(tcp)), sorted(tcp)
     # Every local scrape target is a port something listens on.

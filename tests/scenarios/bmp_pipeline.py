@@ -126,14 +126,15 @@ def run(t: BmpPipeline, rows: RowsReader) -> None:
             assert n == 1, f"{route.prefix} withdrawn {n} times in the {'post' if post else 'pre'}-policy view"
 
 
-def clickhouse_rows(core: Machine, database: str = "bmp") -> RowsReader:
+def clickhouse_rows(core: Machine, database: str = "bmp",
+                    query_command: str = "clickhouse-client --query") -> RowsReader:
     """Rows as the VM test reads them: from ClickHouse's bmp.updates on the core."""
     query = (f"SELECT toString(prefix_addr) AS addr, prefix_len, toString(peer_addr) AS peer, is_post_policy,"
              f" announced, synthetic FROM {database}.updates WHERE NOT is_loc_rib ORDER BY time_received_ns"
              f" FORMAT JSONEachRow")
 
     def read() -> list[UpdateRow]:
-        out = core.succeed(f"clickhouse-client --query {shlex.quote(query)}")
+        out = core.succeed(f"{query_command} {shlex.quote(query)}")
         rows = []
         for line in out.splitlines():
             r = json.loads(line)

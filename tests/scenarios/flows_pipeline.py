@@ -29,6 +29,7 @@ class FlowRow:
     protocol: int
     length: int  # IP length of the sampled packet
     sampling_rate: int
+    bytes: int  # the traffic this sample stands for, as the store estimates it (length x sampling rate)
 
 
 FlowsReader = Callable[[], list[FlowRow]]
@@ -81,7 +82,7 @@ def run(t: FlowsPipeline, rows: FlowsReader) -> None:
     def measured() -> list[FlowRow]:
         return [r for r in _echo_requests(t, rows()[baseline:]) if r.length == t.ip_length]
 
-    wait_for(lambda: sum(r.length * r.sampling_rate for r in measured()) >= sent_bytes // 2, t.timeout,
+    wait_for(lambda: sum(r.bytes for r in measured()) >= sent_bytes // 2, t.timeout,
              f"samples of {t.packets} pings of {t.ip_length} bytes")
     # Let the last datagrams through the agent, pesto's batch and Kafka.
     last = -1
@@ -92,7 +93,9 @@ def run(t: FlowsPipeline, rows: FlowsReader) -> None:
     samples = measured()
     rates = {r.sampling_rate for r in samples}
     assert rates == {t.sampling_rate}, f"sampling rates {rates} in the records, the agent samples 1 in {t.sampling_rate}"
-    estimate = sum(r.length * r.sampling_rate for r in samples)
+    wrong = [r for r in samples if r.bytes != r.length * r.sampling_rate]
+    assert not wrong, f"estimated bytes are not length x sampling rate: {wrong[:5]}"
+    estimate = sum(r.bytes for r in samples)
     assert 0.5 * sent_bytes <= estimate <= 1.5 * sent_bytes, (
         f"estimated {estimate} bytes from {len(samples)} samples, sent {sent_bytes}")
     # With 1-in-N sampling the sample count is about packets / N.
@@ -100,18 +103,19 @@ def run(t: FlowsPipeline, rows: FlowsReader) -> None:
     assert 0.5 * expected <= len(samples) <= 1.5 * expected, f"{len(samples)} samples, expected ~{expected:.0f}"
 
 
-def clickhouse_rows(core: Machine, database: str = "flows") -> FlowsReader:
+def clickhouse_rows(core: Machine, database: str = "flows",
+                    query_command: str = "clickhouse-client --query") -> FlowsReader:
     """Records as the VM test reads them: from ClickHouse's flows.records on the core."""
-    query = (f"SELECT toString(src_addr) AS src, toString(dst_addr) AS dst, protocol, packet_length, sampling_rate"
-             f" FROM {database}.records ORDER BY time_received_ns FORMAT JSONEachRow")
+    query = (f"SELECT toString(src_addr) AS src, toString(dst_addr) AS dst, protocol, packet_length, sampling_rate,"
+             f" bytes FROM {database}.records ORDER BY time_received_ns FORMAT JSONEachRow")
 
     def unmap(addr: str) -> str:
         return addr.removeprefix("::ffff:")
 
     def read() -> list[FlowRow]:
-        out = core.succeed(f"clickhouse-client --query {shlex.quote(query)}")
+        out = core.succeed(f"{query_command} {shlex.quote(query)}")
         return [FlowRow(unmap(r["src"]), unmap(r["dst"]), int(r["protocol"]), int(r["packet_length"]),
-                        int(r["sampling_rate"]))
+                        int(r["sampling_rate"]), int(r["bytes"]))
                 for r in map(json.loads, out.splitlines())]
 
     return read

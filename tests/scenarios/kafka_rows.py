@@ -16,6 +16,7 @@ from tests.support.kafka_client import split_messages
 
 from .bmp_pipeline import UpdateRow, prefix_text
 from .flows_pipeline import FlowRow
+from .probing import ReplyRow
 
 R = TypeVar("R")
 
@@ -40,6 +41,19 @@ def flow_row(m: dict) -> FlowRow:
         protocol=m["protocol"],
         length=m["length"],
         sampling_rate=m["samplingRate"],
+        # Kafka carries the sample only; the store computes the estimate the same way.
+        bytes=m["length"] * m["samplingRate"],
+    )
+
+
+def reply_row(m: dict) -> ReplyRow:
+    return ReplyRow(
+        agent_id=m["agentId"],
+        reply_src=str(_unmap(m["replySrcAddr"])),
+        probe_dst=str(_unmap(m["probeDstAddr"])),
+        probe_ttl=m["probeTtl"],
+        probe_src_port=m["probeSrcPort"],
+        icmp_type=m["replyIcmpType"],
     )
 
 

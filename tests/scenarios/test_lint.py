@@ -131,3 +131,64 @@ def test_the_checks_catch_mistakes(tmp_path: Path, body: str, tool: str, message
         (tmp_path / "typed").mkdir()
         cp = mypy([vm_script_with_types(script, tmp_path / "typed")], [HERE / "stubs", TESTS])
     assert cp.returncode != 0 and message in cp.stdout, cp.stdout + cp.stderr
+
+
+# -- the VM tests on the Nix side ------------------------------------------------------------
+
+ROOT = TESTS.parent
+DRIVER_PACKAGE = ROOT / "nix" / "tests" / "scenarios.nix"
+
+
+def nix_test_of(script: Path) -> Path:
+    return ROOT / "nix" / "tests" / (script.stem.replace("_", "-") + ".nix")
+
+
+@pytest.mark.parametrize("script", VM_SCRIPTS, ids=lambda p: p.name)
+def test_every_vm_script_is_a_flake_check_with_its_nodes(script: Path) -> None:
+    nix = nix_test_of(script)
+    assert nix.is_file(), f"{script.name}: no {nix.relative_to(ROOT)}"
+    text = nix.read_text()
+    assert f"testScript = builtins.readFile ../../tests/scenarios/vm/{script.name};" in text
+    assert "extraPythonPackages = p: [ (p.callPackage ./scenarios.nix { }) ];" in text
+    # The driver defines one Machine per node: the script's header must name exactly those.
+    assert sorted(re.findall(r"^\s*nodes\.(\w+)\s*=", text, re.M)) == sorted(nodes_of(script))
+    check = script.stem.replace("_", "-")
+    assert f"{check} = ./nix/tests/{nix.name};" in (ROOT / "flake.nix").read_text()
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(modules of the scenarios package, other top-level modules) a file imports."""
+    import ast
+
+    ours, others = set(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: a sibling module
+                ours.add(node.module or "")
+            elif node.module and node.module.split(".")[0] == "scenarios":
+                ours.add(node.module.split(".", 1)[1])
+            else:
+                others.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import):
+            others |= {a.name.split(".")[0] for a in node.names}
+    return ours, others
+
+
+def test_the_driver_package_holds_what_the_scripts_import() -> None:
+    listed = set(re.findall(r'^\s*"([\w.]+)"$', DRIVER_PACKAGE.read_text(), re.M))
+    assert {"__init__.py", "py.typed"} <= listed
+    assert (HERE / "py.typed").is_file()  # mypy in the driver reads the package only with it
+    needed: set[str] = set()
+    todo = [*VM_SCRIPTS]
+    while todo:
+        ours, others = _imports(todo.pop())
+        for mod in ours - needed:
+            needed.add(mod)
+            todo.append(HERE / f"{mod}.py")
+        # The driver's Python has the standard library and the driver: nothing of ours outside the package.
+        assert others <= set(sys.stdlib_module_names) | {"__future__"}, others
+    assert {f"{m}.py" for m in needed} <= listed, needed
+    for name in listed - {"py.typed"}:
+        assert (HERE / name).is_file(), name
+        _, others = _imports(HERE / name)
+        assert others <= set(sys.stdlib_module_names) | {"__future__"}, (name, others)

@@ -16,6 +16,7 @@ scenario = FlowsPipeline(
     src_addr="192.168.2.3",
     target="192.168.2.1",
     sampling_rate=4,
+    agent_unit="nxthdr-sflow-agent.service",
     timeout=300,
 )
 with core.nested("flows pipeline: pings -> pmacctd sfprobe -> pesto -> Kafka -> ClickHouse"):
