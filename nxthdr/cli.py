@@ -8,7 +8,7 @@ COMMANDS = {
     "demo": ("nxthdr.demo", "replay real router recordings through the collectors and print summaries"),
     "risotto": ("nxthdr.risotto.cli", "BMP collector (also the `risotto` command)"),
     "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
-    "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway` (also the `saimiris` command)"),
+    "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway|agent|client` (also the `saimiris` command)"),
 }
 
 
