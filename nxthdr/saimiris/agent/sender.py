@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from nxthdr.core import logs
@@ -44,7 +44,7 @@ class Job:
     on_done: Callable[["Job"], None] = lambda job: None
     sent: int = 0  # probes handled (sent, or built in dry run): what the gateway is told
     cancelled: bool = False
-    extra: dict = field(default_factory=dict)
+    dequeued: int = 0  # probes already taken off the queue count (the consumer resumes while a long job runs)
 
 
 class RawSockets:
@@ -140,7 +140,7 @@ class InstanceSender:
                 finished = True
             with self._cond:
                 self._jobs.popleft()
-                self.queued_probes -= len(job.probes)
+                self.queued_probes -= len(job.probes) - job.dequeued
             if not finished:  # stopping mid-job
                 return
             job.on_done(job)
@@ -202,6 +202,11 @@ class InstanceSender:
                     job.sent += handled
                     sent = failed = handled = 0
                     filtered.clear()
+                    # Probes handled so far leave the queue count now, not at the end of the job: a long
+                    # record must not keep the consumer paused (it would not see a cancellation).
+                    with self._cond:
+                        self.queued_probes -= index + 1 - job.dequeued
+                    job.dequeued = index + 1
                     if self._stopping:
                         return False
                     if self.cancelled(mid):
