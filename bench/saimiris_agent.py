@@ -56,7 +56,7 @@ def inner(rate: int, seconds: float, method: str, interface: str) -> None:
 
     capture = Capture(interface, table, "bench", CaptureCounters(metrics), deliver)
     n = int(rate * seconds)
-    probes = [Probe(ip16(f"10.9.0.2"), 1024 + i % 60000, 33434, 1 + i % 30 + 2, "udp") for i in range(n)]
+    probes = [Probe(ip16("10.9.0.2"), 1024 + i % 60000, 33434, 1 + i % 30 + 2, "udp") for i in range(n)]
 
     async def go():
         sockets.open()

@@ -205,4 +205,4 @@ def wait_for(condition, timeout, what, details=None):
     return wait_until(condition, timeout, what, interval=0.3, details=details)
 
 
-__all__ = ["Lab", "AgentProcess", "agent_config", "metric", "http_get_in", "wait_for", "time"]
+__all__ = ["Lab", "AgentProcess", "agent_config", "create_topics", "metric", "http_get_in", "wait_for"]
