@@ -5,8 +5,11 @@ and progress tracked there) or straight to Kafka (`--brokers`; for operators
 and testbeds: records built by the gateway's own publisher, so agents cannot
 tell the difference). Either way the measurement id is printed on stdout.
 
-Each action is one function taking the parsed arguments; a new one (e.g.
-reading results back) is a new flag group and one more branch in `run`.
+`--results MID` reads a measurement's replies back from ClickHouse (a server,
+or the appliance's embedded store) and prints them as a table, CSV or JSON.
+
+Each action is one function taking the parsed arguments; a new one is a new
+flag group and one more branch in `run`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import sys
 import uuid
 from typing import Iterable, TextIO
@@ -27,7 +31,13 @@ Probes are CSV lines dst,sport,dport,ttl,PROTO (PROTO: ICMP, ICMPv6 or UDP;
 blank lines and lines starting with # are skipped), read from FILE or stdin.
 
   saimiris client --gateway https://api.example.org --token-file tok --agent vltcdg01:2a0e:97c0:8a0::10 probes.csv
-  saimiris client --brokers kafka:9092 --agent agent01:192.0.2.10 < probes.csv"""
+  saimiris client --brokers kafka:9092 --agent agent01:192.0.2.10 < probes.csv
+
+Reading the replies back (the measurement's agents, sources and time window come
+from the gateway, or from --agent and --since without it):
+
+  saimiris client --results MID --gateway https://api.example.org --token-file tok --clickhouse-url http://ch:8123
+  saimiris client --results MID --agent agent01:192.0.2.10 --since 2026-11-21T10:00Z -d nxthdr-data -f csv"""
 
 
 class ClientError(Exception):
@@ -83,6 +93,24 @@ def parser() -> argparse.ArgumentParser:
     kf.add_argument("--kafka-ssl-ca-file", metavar="FILE", help="CA bundle to verify the brokers")
     kf.add_argument("--message-max-bytes", type=int, default=990000,
                     help="largest record value; more probes are split into several records (default: 990000)")
+    rs = p.add_argument_group("reading results back (--results)")
+    rs.add_argument("--results", metavar="MID",
+                    help="print the replies of measurement MID instead of submitting probes")
+    rs.add_argument("--clickhouse-url", metavar="URL", default=os.environ.get("NXTHDR_QUERY_URL"),
+                    help="ClickHouse HTTP endpoint: a server or an appliance's query endpoint "
+                         "[env NXTHDR_QUERY_URL]")
+    rs.add_argument("-d", "--data-dir", metavar="DIR", default=os.environ.get("NXTHDR_DATA_DIR"),
+                    help="the embedded store's data directory (its running appliance is asked, or it is opened) "
+                         "when no --clickhouse-url [env NXTHDR_DATA_DIR]")
+    rs.add_argument("--clickhouse-user", metavar="USER", help="ClickHouse user (a server)")
+    rs.add_argument("--clickhouse-password-file", metavar="FILE", help="read the ClickHouse password from this file")
+    rs.add_argument("--database", default="saimiris", help="database holding `replies` (default: saimiris)")
+    rs.add_argument("--since", metavar="TIME", help="without --gateway: replies from this time on (ISO 8601 or "
+                                                     "Unix seconds; default: 24 hours ago)")
+    rs.add_argument("--until", metavar="TIME", help="without --gateway: replies before this time (default: now)")
+    rs.add_argument("--limit", type=int, metavar="N", help="print at most N replies")
+    rs.add_argument("-f", "--format", choices=("table", "csv", "json"), default="table",
+                    help="output: table (aligned columns), csv (with header) or json (array of objects)")
     return p
 
 
@@ -145,6 +173,62 @@ async def submit_kafka(args, probes: list[Probe], targets: list[tuple[str, str]]
             "agents": [{"id": a, "ip_address": s} for a, s in targets]}
 
 
+async def gateway_status(args, mid: str) -> dict:
+    import aiohttp
+
+    token = args.token or (_read_text(args.token_file, "--token-file") if args.token_file else None)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = args.gateway.rstrip("/") + f"/api/measurement/{mid}/status"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as session:
+            async with session.get(url, headers=headers) as resp:
+                try:
+                    doc = await resp.json(content_type=None)
+                except Exception:
+                    doc = None
+                if resp.status != 200:
+                    message = doc.get("error") if isinstance(doc, dict) else None
+                    raise ClientError(f"gateway: measurement {mid}: HTTP {resp.status}: {message or resp.reason}")
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        raise ClientError(f"cannot reach the gateway at {url}: {e or type(e).__name__}") from None
+    return doc
+
+
+def results(args) -> str | bytes:
+    """The replies of measurement `args.results`, formatted."""
+    import datetime as dt
+
+    from nxthdr.saimiris import results as res
+    from nxthdr.storage.endpoint import ReadOnlyError
+    from nxthdr.storage.query import QueryError, query
+
+    if args.brokers:
+        raise ClientError("--results reads ClickHouse, not Kafka: drop --brokers")
+    if args.clickhouse_url is None and args.data_dir is None:
+        raise ClientError("--results: give --clickhouse-url URL (a ClickHouse server or an appliance) "
+                          "or --data-dir DIR (an embedded store)")
+    try:
+        if args.gateway:
+            sel = res.from_status(asyncio.run(gateway_status(args, args.results)))
+        else:
+            if not args.agent:
+                raise ClientError("--results without --gateway: --agent ID:SRC_IP names the agents and sources")
+            now = dt.datetime.now(dt.timezone.utc)
+            since = res.parse_time(args.since) if args.since else now - dt.timedelta(days=1)
+            until = res.parse_time(args.until) if args.until else None
+            sel = res.Selection(tuple(parse_target(t) for t in args.agent), since, until)
+        sql = res.sql(sel, args.database, args.limit)
+    except ValueError as e:
+        raise ClientError(f"--results {args.results}: {e}") from None
+    password = _read_text(args.clickhouse_password_file, "--clickhouse-password-file") \
+        if args.clickhouse_password_file else None
+    try:
+        return query(sql, url=args.clickhouse_url, data_dir=args.data_dir, fmt=args.format,
+                     user=args.clickhouse_user, password=password)
+    except (QueryError, ReadOnlyError) as e:
+        raise ClientError(f"cannot read the replies: {e}") from None
+
+
 def run(args, stdin: TextIO) -> dict:
     if bool(args.gateway) == bool(args.brokers):
         raise ClientError("give exactly one of --gateway URL and --brokers HOST:PORT")
@@ -167,6 +251,13 @@ def run(args, stdin: TextIO) -> dict:
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        if args.results:
+            out = results(args)
+            if isinstance(out, bytes):
+                sys.stdout.buffer.write(out)
+            else:
+                print(out)
+            return 0
         result = run(args, stdin or sys.stdin)
     except ClientError as e:
         print(f"saimiris client: {e}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Agent and the real gateway (SQLite, dev-mode user): registration, configuration, health, progress, cancellation.
+"""Agent and the real gateway (SQLite, dev-mode user): registration, configuration, health, progress, cancellation,
+and the replies read back with `saimiris client --results` from an appliance storing the replies topic.
 
 Both run as processes: the gateway in the root namespace, the agent in its
 namespace reaching the gateway and Kafka through loopback forwards.
@@ -48,6 +49,7 @@ class GatewayProcess:
                                       str(self.dir / "gw.yaml")], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                                      stdout=self._log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.kafka_bootstrap = kafka.bootstrap
         wait_for(lambda: self._up(), 30, "the gateway to listen", details=self.log)
 
     def _up(self) -> bool:
@@ -107,6 +109,7 @@ def setup(netns, kafka):
             gateway={"url": gw.url, "agent_key": AGENT_KEY, "agent_secret_file": str(secret_file)})
         agent = AgentProcess(lab, cfg)
         agent.wait_ready()
+        agent.replies_topic = out
         yield gw, lab, agent
     finally:
         lab.close()
@@ -179,3 +182,47 @@ def test_cancellation_stops_sending(setup):
 
     a = wait_for(reported, 20, "the final count reported", details=agent.log)
     assert a["sent_probes"] == stopped_at - sent_before
+
+
+def test_results_come_back_from_the_store(setup, tmp_path):
+    """gateway → Kafka → agent → routers/target → replies on Kafka → appliance (chdb) → client --results."""
+    gw, lab, agent = setup
+    wait_for(lambda: gw.get("/api/agent/agent-g")[1].get("healthy"), 30, "agent-g healthy")
+    csv = "".join(f"{TARGET_V6},{25100 + ttl},33434,{ttl},UDP\n" for ttl in range(1, 5))
+    mid = submit(gw, "agent-g:fd00:99::7", csv)
+    wait_for(lambda: gw.get(f"/api/measurement/{mid}/status")[1].get("status") == "complete", 30,
+             "the measurement to complete", details=agent.log)
+
+    query_port = free_port()
+    cfg = {"storage": {"data_dir": str(tmp_path / "store")}, "bmp": {"enable": False}, "sflow": {"enable": False},
+           "metrics": {"address": f"127.0.0.1:{free_port()}"}, "query": {"address": f"127.0.0.1:{query_port}"},
+           "kafka": {"brokers": gw.kafka_bootstrap, "replies_topic": agent.replies_topic},
+           "replies": {"enable": True, "group": f"results-{uuid.uuid4().hex[:6]}"}}
+    (tmp_path / "appliance.yaml").write_text(yaml.safe_dump(cfg))
+    log = open(tmp_path / "appliance.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "nxthdr", "appliance", "-c", str(tmp_path / "appliance.yaml")],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{query_port}"
+
+    def read_back():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = client.main(["--results", mid, "--gateway", gw.url, "--clickhouse-url", url, "-f", "json"])
+        rows = json.loads(out.getvalue()) if code == 0 else []
+        return len({r["ttl"] for r in rows}) == 4 and rows
+
+    try:
+        rows = wait_for(read_back, 60, "the replies in the store",
+                        details=lambda: (tmp_path / "appliance.log").read_text(errors="replace")[-3000:])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    assert {(r["agent_id"], r["probe_src_addr"], r["protocol"]) for r in rows} == {
+        ("agent-g", "fd00:99::7", "UDP")}
+    by_ttl = {r["ttl"]: r for r in rows}
+    # Hops 1 and 2 are the lab's routers (time exceeded), then the target answers port unreachable.
+    assert [by_ttl[t]["icmp_type"] for t in (1, 2)] == [3, 3] and by_ttl[1]["reply_from"] != by_ttl[2]["reply_from"]
+    assert by_ttl[3]["reply_from"] == by_ttl[4]["reply_from"] == TARGET_V6
+    assert [by_ttl[t]["icmp_type"] for t in (3, 4)] == [1, 1] and by_ttl[3]["icmp_code"] == 4
+    assert all(0 <= r["rtt_ms"] < 1000 for r in rows)
