@@ -13,7 +13,7 @@ COMMANDS = {
     "pesto": ("nxthdr.pesto.cli", "sFlow collector (also the `pesto` command)"),
     "clickhouse": ("nxthdr.clickhouse.cli", "ClickHouse tables: `clickhouse migrate` creates or updates them"),
     "geofeed": ("nxthdr.geofeed", "write the RFC 8805 geofeed from the inventory (hosts/inventory.toml)"),
-    "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway` (also the `saimiris` command)"),
+    "saimiris": ("nxthdr.saimiris.cli", "active measurements: `saimiris gateway|agent|client` (also the `saimiris` command)"),
 }
 
 

@@ -67,12 +67,25 @@ class CallbackGauge:
         yield fam
 
 
+class _ConstLabels:
+    """A registry view adding the same labels to every sample (e.g. `agent` on every saimiris agent metric)."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self.registry, self.labels = registry, labels
+
+    def collect(self):
+        for fam in self.registry.collect():
+            fam.samples = [s._replace(labels={**self.labels, **s.labels}) for s in fam.samples]
+            yield fam
+
+
 class Metrics:
     """The registry of one program, with factory methods so names are declared in one place."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, const_labels: dict[str, str] | None = None) -> None:
         self.namespace = namespace
         self.registry = CollectorRegistry(auto_describe=True)
+        self._exposed = _ConstLabels(self.registry, const_labels) if const_labels else self.registry
         self.health_checks: dict[str, Callable[[], tuple[bool, str]]] = {}
         self._declared: dict[str, object] = {}
 
@@ -130,7 +143,7 @@ class Metrics:
         return ok, out
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
 
 class MetricsServer(HttpServer):

@@ -11,6 +11,8 @@ import sys
 
 SUBCOMMANDS = {
     "gateway": ("nxthdr.saimiris.gateway.cli", "HTTP API: users submit measurements, agents register"),
+    "agent": ("nxthdr.saimiris.agent.cli", "probing agent: probes from Kafka, raw sockets, replies to Kafka"),
+    "client": ("nxthdr.saimiris.client", "submit probes (CSV) through the gateway or straight to Kafka"),
 }
 
 

@@ -32,9 +32,12 @@ class QueryError(Exception):
     pass
 
 
-def run_http(url: str, sql: str, fmt: str, timeout: float = 300.0) -> bytes:
+def run_http(url: str, sql: str, fmt: str, timeout: float = 300.0, user: str | None = None,
+             password: str | None = None) -> bytes:
     full = url.rstrip("/") + "/?" + urllib.parse.urlencode({"default_format": fmt})
-    req = urllib.request.Request(full, data=sql.encode(), method="POST")
+    # ClickHouse's own authentication headers (a server; the appliance's endpoint needs none).
+    headers = {"X-ClickHouse-User": user, "X-ClickHouse-Key": password or ""} if user else {}
+    req = urllib.request.Request(full, data=sql.encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.read()
@@ -98,7 +101,8 @@ def render_json(result: dict) -> str:
     return json.dumps(objs, indent=1)
 
 
-def query(sql: str, *, url: str | None = None, data_dir: str | None = None, fmt: str = "table") -> str | bytes:
+def query(sql: str, *, url: str | None = None, data_dir: str | None = None, fmt: str = "table",
+          user: str | None = None, password: str | None = None) -> str | bytes:
     """The formatted result (str), or the raw bytes when the SQL carries its own FORMAT clause."""
     check_read_only(sql)
     raw = bool(_FORMAT_CLAUSE.search(sql.strip()))
@@ -107,7 +111,8 @@ def query(sql: str, *, url: str | None = None, data_dir: str | None = None, fmt:
         from nxthdr.storage.store import read_endpoint
 
         url = read_endpoint(data_dir)
-    body = run_http(url, sql, wire) if url else run_local(data_dir or "nxthdr-data", sql, wire)
+    body = run_http(url, sql, wire, user=user, password=password) if url \
+        else run_local(data_dir or "nxthdr-data", sql, wire)
     if raw or fmt == "csv":
         return body
     result = json.loads(body)

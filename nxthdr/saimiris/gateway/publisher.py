@@ -97,6 +97,15 @@ class ProbePublisher:
             except Exception:
                 pass
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """True once the producer is connected (for one-shot users such as `saimiris client`)."""
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except (asyncio.TimeoutError, Exception):
+                pass
+        return self._producer is not None
+
     async def _connect(self) -> None:
         def failed(error: str) -> None:
             self._last_error = error
