@@ -14,7 +14,8 @@ consumer goes back to the poll's first offsets and reads them again after a
 pause, until the store takes them. A crash at any point loses nothing; at
 worst the last poll is stored twice. A record that is not a Cap'n Proto stream
 is counted and skipped (a message inside a stream that is not a row is counted
-by the sink); the consumer goes on.
+by the sink); the consumer goes on. A full sink buffer makes the consumer wait
+for the store, never drop: Kafka would not hand those messages again.
 """
 
 from __future__ import annotations
@@ -157,7 +158,11 @@ class TopicConsumer:
 
     async def _store(self, batches: dict) -> bool:
         """Hand every message of the poll to the sink and insert them; False if an insert failed."""
-        emit = self.sink.emit
+        sink = self.sink
+        emit = sink.emit
+        full = sink.m_dropped.values
+        full_key = (self.pipeline, "buffer_full")
+        failed, dropped = sink.failed_batches, full[full_key]
         ok, malformed, messages = 0, 0, 0
         for records in batches.values():
             for r in records:
@@ -171,14 +176,20 @@ class TopicConsumer:
                     continue
                 ok += 1
                 messages += len(parts)
+                if sink.queue_depth + len(parts) > sink.max_buffer:
+                    # Wait for the store rather than let the sink drop what Kafka would not hand again.
+                    for m in parts:
+                        if sink.queue_depth >= sink.max_buffer:
+                            await sink.flush()
+                        emit(m)
+                    continue
                 for m in parts:
                     emit(m)
         self.m_records.values[(self.pipeline, "success")] += ok
         self.m_records.values[(self.pipeline, "malformed")] += malformed
         self.m_messages.values[(self.pipeline,)] += messages
-        failed = self.sink.failed_batches
-        await self.sink.flush()
-        return self.sink.failed_batches == failed
+        await sink.flush()
+        return sink.failed_batches == failed and full[full_key] == dropped
 
     async def _commit(self, batches: dict) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}

@@ -242,6 +242,40 @@ def test_a_refused_insert_is_never_committed_and_is_read_again(kafka, tmp_path):
     asyncio.run(scenario())
 
 
+def test_a_full_buffer_makes_the_consumer_wait_not_drop(kafka, tmp_path):
+    """Records of 32 messages into a sink that holds 10: every message stored, none dropped."""
+    topic, group = f"full-{uuid.uuid4().hex[:8]}", f"g-full-{uuid.uuid4().hex[:8]}"
+    msgs = list(flow_messages())
+    produce(kafka.bootstrap, topic, records(msgs, 32))
+
+    async def scenario() -> tuple[int, float, tuple]:
+        store = Store(tmp_path / "store", pipelines=("flows",))
+        store.open()
+        sink = StoreSink(store, "flows", Metrics("t"), batch_rows=7, max_buffer=10)
+        c = TopicConsumer("flows", KafkaSettings(brokers=kafka.bootstrap, topic=topic), group, sink, Metrics("t"),
+                          poll_ms=100)
+        await sink.start()
+        await c.start()
+        try:
+            deadline = time.monotonic() + 60
+            while int(store.query("SELECT count() FROM flows.records")) < len(msgs):
+                assert time.monotonic() < deadline, "timed out waiting for the rows"
+                await asyncio.sleep(0.1)
+            while c.m_commits.values[("flows", "success")] == 0:
+                await asyncio.sleep(0.1)
+        finally:
+            await c.stop()
+            await sink.stop()
+            n = int(store.query("SELECT count() FROM flows.records"))
+            store.close()
+        return n, sink.m_dropped.values[("flows", "buffer_full")], await asyncio.to_thread(
+            group_offsets, kafka.bootstrap, topic, group)
+
+    n, dropped, offsets = asyncio.run(scenario())
+    assert (n, dropped) == (len(msgs), 0)
+    assert offsets[0] == (len(records(msgs, 32)),) * 2
+
+
 def test_stop_without_a_broker_does_not_hang(tmp_path):
     """A consumer still connecting (no broker) stops at once."""
     import socket
