@@ -150,7 +150,10 @@ class TopicConsumer:
                 # Nothing committed: read the same records again once the store takes inserts.
                 self.m_retries.values[(self.pipeline,)] += 1
                 for tp, records in batches.items():
-                    self._consumer.seek(tp, records[0].offset)
+                    try:
+                        self._consumer.seek(tp, records[0].offset)
+                    except Exception:  # revoked meanwhile: its new reader starts at the committed offset
+                        pass
                 self._log.event(("retry", self.pipeline), logging.WARNING, "the store refused an insert; "
                                 "reading the poll again", topic=self.settings.topic, retry_in_s=retry_in)
                 await self._pause(retry_in)

@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nxthdr.appliance.app import consumed
 from nxthdr.appliance.consumer import TopicConsumer
@@ -26,6 +28,7 @@ from nxthdr.core import config
 from nxthdr.core.kafka import KafkaSettings
 from nxthdr.core.metrics import Metrics
 from nxthdr.saimiris.reply import encode_reply
+from nxthdr.storage.rowbinary import ConversionError, split_stream
 from nxthdr.storage.sink import StoreSink
 from nxthdr.storage.store import Store
 from tests.appliance.helpers import ApplianceProcess, count, query
@@ -297,6 +300,21 @@ def test_stop_without_a_broker_does_not_hang(tmp_path):
         return time.monotonic() - t0
 
     assert asyncio.run(scenario()) < 5
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(list(flow_messages()[:20])), max_size=5), st.binary(max_size=64),
+       st.integers(0, 2000))
+def test_fuzz_a_record_splits_into_its_messages_or_is_malformed(msgs, garbage, cut):
+    """What the consumer does with a record value: its messages back, or ConversionError (counted, skipped)."""
+    value = b"".join(msgs)
+    assert split_stream(value) == msgs
+    for bad in (value + garbage, value[:cut], garbage):
+        try:
+            parts = split_stream(bad)
+        except ConversionError:
+            continue
+        assert b"".join(parts) == bad
 
 
 # -- configuration ---------------------------------------------------------------------------------
