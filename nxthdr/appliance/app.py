@@ -1,30 +1,39 @@
 """Wiring of the appliance: risotto and pesto (their own app builders), the
-embedded store with one sink per pipeline, the reply consumer, one metrics
+embedded store with one sink per pipeline, the Kafka consumers (one per
+consumed pipeline, the stand-in for ClickHouse's Kafka tables), one metrics
 endpoint and the query endpoint, under one supervisor.
 
 Start order (stop is the reverse): store, query endpoint, endpoint file,
-metrics, risotto's components, pesto's components, reply consumer. So at
-SIGTERM the listeners stop first, the collectors' sinks flush into the store,
-risotto writes its state, and the store closes last.
+metrics, risotto's components, pesto's components, the consumers (each after
+its sink). So at SIGTERM the consumers finish their poll and commit, the
+listeners stop, the collectors' sinks flush into the store, risotto writes its
+state, and the store closes last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from nxthdr.core import config
+from nxthdr.core import config, logs
 from nxthdr.core.component import Supervisor
 from nxthdr.core.kafka import KafkaSettings
 from nxthdr.core.metrics import Metrics, MetricsServer
+from nxthdr.appliance.consumer import TopicConsumer
 from nxthdr.pesto.app import Pesto
 from nxthdr.risotto.app import Risotto
 from nxthdr.storage.endpoint import QueryServer
 from nxthdr.storage.sink import StoreSink
 from nxthdr.storage.store import Store, remove_endpoint, write_endpoint
+
+log = logging.getLogger("nxthdr.appliance")
+
+# Pipeline → the kafka.* key of its topic (collectors produce to it, its consumer reads it).
+TOPIC_KEYS = {"bmp": "updates_topic", "flows": "flows_topic", "saimiris": "replies_topic"}
 
 
 class MergedMetrics:
@@ -86,6 +95,29 @@ def _kafka_section(base: dict, a: dict, topic: str, disable: bool) -> dict:
     return base
 
 
+def consumed(a: dict) -> dict[str, str]:
+    """Pipeline → consumer group of every enabled consumer (`replies.*` is the old name of consume.saimiris)."""
+    out = {p: c["group"] for p, c in a["consume"].items() if c["enable"]}
+    if a["replies"]["enable"]:
+        if "saimiris" in out:
+            raise ValueError("replies.enable is the deprecated name of consume.saimiris.enable: set only "
+                             "consume.saimiris.*")
+        logs.event(log, logging.WARNING, "replies.enable and replies.group are deprecated: use "
+                   "consume.saimiris.enable and consume.saimiris.group", group=a["replies"]["group"])
+        out["saimiris"] = a["replies"]["group"]
+    return out
+
+
+def kafka_settings(a: dict, topic: str) -> KafkaSettings:
+    k = a["kafka"]
+    return KafkaSettings(
+        brokers=k["brokers"], topic=topic, auth_protocol=k["auth_protocol"], sasl_username=k["auth_sasl_username"],
+        sasl_mechanism=k["auth_sasl_mechanism"],
+        sasl_password=config.read_secret(k["auth_sasl_password"], k["auth_sasl_password_file"],
+                                         "kafka.auth_sasl_password") or "",
+        ssl_cafile=k["ssl_ca_file"])
+
+
 def risotto_config(a: dict) -> dict:
     cfg = copy.deepcopy(config.defaults(config.load_schema("risotto")))
     cfg["bmp"]["address"] = a["bmp"]["address"]
@@ -127,39 +159,41 @@ class Appliance:
             if cfg["query"]["enable"]:
                 self.query_server = QueryServer(self.store, cfg["query"]["address"], self.metrics)
                 components += [self.query_server, EndpointFile(self.data_dir, self.query_server)]
+        consume = consumed(cfg)
+        if consume and not self.embedded:
+            raise ValueError(f"consume.{next(iter(consume))}.enable needs the embedded store (storage.mode "
+                             "embedded or both); with a ClickHouse server its Kafka tables read the topics")
+
+        def store_sinks(pipeline: str) -> list[StoreSink] | None:
+            # In `both` mode a consumed pipeline's collector produces to Kafka only: its rows reach
+            # the store through the topic, as on a server, and never twice.
+            if not self.embedded or (st["mode"] == "both" and pipeline in consume):
+                return None
+            return [self.sinks[pipeline]]
+
         parts = [self.metrics]
         self.risotto = self.pesto = None
         collector_components: list = []
         if cfg["bmp"]["enable"]:
-            self.risotto = Risotto(risotto_config(cfg), sinks=[self.sinks["bmp"]] if self.embedded else None)
+            self.risotto = Risotto(risotto_config(cfg), sinks=store_sinks("bmp"))
             parts.append(self.risotto.metrics)
             collector_components += [c for c in self.risotto.supervisor.components
                                      if c is not self.risotto.metrics_server]
         if cfg["sflow"]["enable"]:
-            self.pesto = Pesto(pesto_config(cfg), sinks=[self.sinks["flows"]] if self.embedded else None)
+            self.pesto = Pesto(pesto_config(cfg), sinks=store_sinks("flows"))
             parts.append(self.pesto.metrics)
             collector_components += [c for c in self.pesto.supervisor.components if c is not self.pesto.metrics_server]
         self.merged_metrics = MergedMetrics(parts)
         self.metrics_server = MetricsServer(self.merged_metrics, cfg["metrics"]["address"])  # type: ignore[arg-type]
         components.append(self.metrics_server)
         components += collector_components
-        self.replies = None
-        if cfg["replies"]["enable"]:
-            if not self.embedded:
-                raise ValueError("replies.enable needs the embedded store (storage.mode embedded or both); "
-                                 "with a ClickHouse server its Kafka table reads the replies topic")
-            from nxthdr.appliance.replies import ReplyConsumer
-
-            k = cfg["kafka"]
-            settings = KafkaSettings(
-                brokers=k["brokers"], topic=k["replies_topic"], auth_protocol=k["auth_protocol"],
-                sasl_username=k["auth_sasl_username"], sasl_mechanism=k["auth_sasl_mechanism"],
-                sasl_password=config.read_secret(k["auth_sasl_password"], k["auth_sasl_password_file"],
-                                                 "kafka.auth_sasl_password") or "",
-                ssl_cafile=k["ssl_ca_file"])
-            self.replies = ReplyConsumer(settings, cfg["replies"]["group"], self.sinks["saimiris"], self.metrics)
-            # The replies sink is started with the consumer (the collectors start their own sinks).
-            components += [self.sinks["saimiris"], self.replies]
+        self.consumers: dict[str, TopicConsumer] = {}
+        for pipeline, group in consume.items():
+            topic = cfg["kafka"][TOPIC_KEYS[pipeline]]
+            self.consumers[pipeline] = TopicConsumer(pipeline, kafka_settings(cfg, topic), group,
+                                                     self.sinks[pipeline], self.metrics)
+            # The sink starts before its consumer (starting a sink a collector also uses is a no-op).
+            components += [self.sinks[pipeline], self.consumers[pipeline]]
         self.supervisor = Supervisor(components)
 
     async def run(self, install_signals: bool = True) -> None:

@@ -12,8 +12,13 @@ the sFlow collector (pesto, UDP) and, by default, the embedded store (chdb in
 --storage-data-dir) with a read-only ClickHouse-compatible query endpoint on
 loopback (`nxthdr query` uses it). With --storage-mode kafka the collectors
 produce to Kafka instead and a ClickHouse server reads the topics (its tables
-come from `nxthdr clickhouse migrate`). --replies-enable also consumes the
-probing replies topic into the embedded store.
+come from `nxthdr clickhouse migrate`).
+
+--consume-bmp-enable, --consume-flows-enable and --consume-saimiris-enable
+read the pipelines' Kafka topics into the embedded store, one consumer group
+each, as ClickHouse's Kafka tables do on a server: with the collectors off
+(bmp.enable and sflow.enable false in the file or environment), the appliance
+is "ClickHouse reading Kafka" on a machine without a ClickHouse server.
 
 Every setting can come from the YAML file (--config), an environment variable
 (APPLIANCE_<SECTION>_<KEY>, shown with each flag) or a flag; flags win."""

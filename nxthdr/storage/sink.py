@@ -7,6 +7,11 @@ converts it to RowBinary and inserts it in a worker thread, so neither the
 conversion nor the engine blocks the event loop for a whole batch. When the
 buffer is full (the engine is behind, e.g. a long query holds it), new
 messages are dropped and counted. `stop` inserts what is buffered.
+
+`flush` returns once everything emitted before the call is inserted, also a
+batch the flusher task had already taken (flushes run one at a time), and
+`failed_batches` counts inserts the engine refused: a Kafka consumer compares
+it around its flush to decide whether it may commit its offsets.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class StoreSink:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._writing = 0  # messages taken by the flusher, not inserted yet
+        self._flushing: asyncio.Lock | None = None
+        self.failed_batches = 0
         self._log = logs.RateLimited(log)
         lab = (pipeline,)
         self._lab = lab
@@ -81,15 +88,18 @@ class StoreSink:
             await self.flush()
 
     async def flush(self) -> None:
-        """Insert everything buffered now (in batches of `batch_rows`)."""
-        while self._pending:
-            batch = self._pending[:self.batch_rows]
-            del self._pending[:self.batch_rows]
-            self._writing = len(batch)
-            try:
-                await asyncio.to_thread(self._write, batch)
-            finally:
-                self._writing = 0
+        """Insert everything buffered now (in batches of `batch_rows`), after any flush under way."""
+        if self._flushing is None:
+            self._flushing = asyncio.Lock()
+        async with self._flushing:
+            while self._pending:
+                batch = self._pending[:self.batch_rows]
+                del self._pending[:self.batch_rows]
+                self._writing = len(batch)
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                finally:
+                    self._writing = 0
 
     def _write(self, batch: list[bytes]) -> None:
         t0 = time.perf_counter()
@@ -99,6 +109,7 @@ class StoreSink:
         except StoreError as e:
             self.m_dropped.values[(self.pipeline, "insert_error")] += len(batch) - len(errors)
             self.m_batches.values[(self.pipeline, "failure")] += 1
+            self.failed_batches += 1
             self._log.event(("insert", self.pipeline), logging.ERROR, "insert into the embedded store failed",
                             database=self.pipeline, messages=len(batch), error=str(e)[:500])
             written = 0

@@ -1,4 +1,5 @@
-"""The appliance with the real Kafka broker: Kafka storage mode, and the probing-reply consumer."""
+"""The appliance with the real Kafka broker: Kafka storage mode, and the probing-reply consumer
+(the other consumers and the delivery guarantees: test_consumers.py)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ def test_reply_consumer_stores_replies(kafka, tmp_path):
     import time
 
     topic = f"replies-{uuid.uuid4().hex[:8]}"
-    app = ApplianceProcess(tmp_path / "data", "--replies-enable", "--kafka-brokers", kafka.bootstrap,
-                           "--kafka-replies-topic", topic, "--replies-group", f"g-{topic}").start()
+    app = ApplianceProcess(tmp_path / "data", "--consume-saimiris-enable", "--kafka-brokers", kafka.bootstrap,
+                           "--kafka-replies-topic", topic, "--consume-saimiris-group", f"g-{topic}").start()
     now = time.time_ns()
     replies = [_reply(i, now) for i in range(25)]
 
@@ -84,7 +85,8 @@ def test_reply_consumer_stores_replies(kafka, tmp_path):
             assert [tuple(x) for x in r["reply_mpls_labels"]] == [(m.label, m.exp, 1, m.ttl)
                                                                   for m in w.reply_mpls_labels]
         text = app.metrics()
-        assert 'appliance_replies_records_total{status="malformed"} 1.0' in text
-        assert 'appliance_replies_records_total{status="success"} 2.0' in text
+        assert 'appliance_consumer_records_total{database="saimiris",status="malformed"} 1.0' in text
+        assert 'appliance_consumer_records_total{database="saimiris",status="success"} 2.0' in text
+        assert 'appliance_consumer_messages_total{database="saimiris"} 25.0' in text
     finally:
         assert app.stop() == 0, app.logs()

@@ -4,8 +4,9 @@ prefix announced in both views, and synthetic withdraws once the session drops.
 
 Machines: `peer` (GoBGP, announces), `ixp` (the monitored router, GoBGP, BMP to
 the core), `core` (risotto). Routers are driven with the `gobgp` CLI on its
-default API port. How rows are read is the caller's: from Kafka here, from
-ClickHouse in the VM test (`clickhouse_rows`).
+default API port. How rows are read is the caller's: `clickhouse_rows` runs the
+same SQL on ClickHouse in the VM test and, through `nxthdr query --url`, on the
+appliance's embedded store in the namespace test.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ was sent.
 
 Machines: `src` (sends pings), `agent` (pmacctd sfprobe on the link from src,
 exporting to the core), `core` (pesto). How records are read is the caller's:
-from Kafka here, from ClickHouse in the VM test (`clickhouse_rows`).
+`clickhouse_rows` runs the same SQL on ClickHouse in the VM test and, through
+`nxthdr query --url`, on the appliance's embedded store in the namespace test.
 """
 
 from __future__ import annotations

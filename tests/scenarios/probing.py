@@ -6,8 +6,9 @@ target. The gateway then reports the measurement complete with every probe sent.
 
 Machines: `client` (where `saimiris client` runs and the gateway answers),
 `agent` (the probing agent). The routers and the target only forward and
-answer. How replies are read is the caller's: from Kafka here, from
-ClickHouse in the VM test (`clickhouse_rows`).
+answer. How replies are read is the caller's: `clickhouse_rows` runs the same
+SQL on ClickHouse in the VM test and, through `nxthdr query --url`, on the
+appliance's embedded store in the namespace test.
 """
 
 from __future__ import annotations

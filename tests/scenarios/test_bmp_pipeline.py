@@ -1,9 +1,13 @@
 """The BMP pipeline scenario on namespace machines, with the real programs:
 
     peer (GoBGP AS65010) ══ IPv4 + IPv6 sessions ══ ixp (GoBGP AS65001) ── BMP ──> core: risotto ──> Kafka
+        ──> core: appliance consumer ──> chdb (bmp.updates)
 
 `core` is the root namespace, where the test's Kafka broker runs (it listens on
-loopback); risotto is started there as a unit, the routers in their namespaces.
+loopback); risotto and the appliance (ClickHouse reading Kafka, without a
+ClickHouse server) are started there as units, the routers in their
+namespaces. The rows are read with the VM test's SQL (`clickhouse_rows`)
+through `nxthdr query --url`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import uuid
 
 import pytest
 
-from tests.scenarios.bmp_pipeline import BmpPipeline, Route, run
-from tests.scenarios.kafka_rows import KafkaRows, update_row
+from tests.scenarios.appliance_store import UNIT as APPLIANCE_UNIT, ApplianceStore
+from tests.scenarios.bmp_pipeline import BmpPipeline, Route, clickhouse_rows, run
 from tests.scenarios.netns_machine import NetnsMachine
 from tests.support.netns import Topology
 from tests.support.routers import BmpServer, GoBgp, Neighbor, Policy
@@ -47,8 +51,9 @@ def test_bmp_pipeline(kafka, tmp_path) -> None:
         core = NetnsMachine("core", None, tmp_path)
         peer = NetnsMachine("peer", peer_ns, tmp_path)
         ixp = NetnsMachine("ixp", ixp_ns, tmp_path)
-        rows = KafkaRows(kafka.bootstrap, topic, "update.capnp", "Update", update_row)
+        store = ApplianceStore(core, kafka.bootstrap, {"bmp": topic}, tmp_path)
         try:
+            store.start()
             core.start_unit("risotto.service", [
                 sys.executable, "-m", "nxthdr", "risotto", "--bmp-address", f"[::]:{bmp_port}",
                 "--metrics-address", f"127.0.0.1:{metrics_port}", "--kafka-brokers", kafka.bootstrap,
@@ -68,18 +73,16 @@ def test_bmp_pipeline(kafka, tmp_path) -> None:
                 assert router.proc is not None
                 machine.adopt_unit("gobgpd.service", router.proc, router.log_path)
 
-            # HOOK(storage): once the embedded ClickHouse store (chdb) is merged, run the
-            # scenario a second time with rows read from its bmp.updates instead of Kafka.
             scenario = BmpPipeline(peer=peer, ixp=ixp, core=core, sessions=(PEER_V4, PEER_V6), routes=ROUTES,
                                    bmp_port=bmp_port, metrics_port=metrics_port, timeout=60)
             try:
-                run(scenario, rows)
+                run(scenario, clickhouse_rows(core, query_command=store.query_command))
             except AssertionError as e:
                 raise AssertionError(f"{e}\n{core.logs()}\n{ixp_router.logs()}\n{peer_router.logs()}") from None
         finally:
-            rows.stop()
             for r in routers:
                 r.close()
             core.close()
-    # risotto stops cleanly on SIGTERM (it flushes Kafka and writes its state).
+    # risotto stops cleanly on SIGTERM (it flushes Kafka and writes its state), then the appliance.
     assert core.units["risotto.service"].proc.returncode == 0, core.logs()
+    assert core.units[APPLIANCE_UNIT].proc.returncode == 0, core.logs()

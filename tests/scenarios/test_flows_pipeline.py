@@ -1,9 +1,13 @@
 """The flows pipeline scenario on namespace machines, with the real programs:
 
     src ══ veth ══ agent (pmacctd sfprobe, 1-in-4 sampling) ── sFlow ──> core: pesto ──> Kafka
+        ──> core: appliance consumer ──> chdb (flows.records)
 
 `core` is the root namespace (the test's Kafka broker listens on its loopback);
-the agent exports over its uplink, which it does not sample.
+the agent exports over its uplink, which it does not sample. The appliance is
+ClickHouse reading Kafka without a ClickHouse server; the records are read with
+the VM test's SQL (`clickhouse_rows`) through `nxthdr query --url`, so the
+traffic estimate (bytes = length x sampling rate) is the storage view's.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import uuid
 import pytest
 
 from tests.conftest import require
-from tests.scenarios.flows_pipeline import FlowsPipeline, run
-from tests.scenarios.kafka_rows import KafkaRows, flow_row
+from tests.scenarios.appliance_store import UNIT as APPLIANCE_UNIT, ApplianceStore
+from tests.scenarios.flows_pipeline import FlowsPipeline, clickhouse_rows, run
 from tests.scenarios.netns_machine import NetnsMachine
 from tests.sflow import agent as sflow_agent
 from tests.support.netns import Topology
@@ -50,8 +54,9 @@ def test_flows_pipeline(kafka, tmp_path) -> None:
         core = NetnsMachine("core", None, tmp_path)
         src = NetnsMachine("src", src_ns, tmp_path)
         agent = NetnsMachine("agent", agent_ns, tmp_path)
-        rows = KafkaRows(kafka.bootstrap, topic, "sflow.capnp", "SFlowFlowRecord", flow_row)
+        store = ApplianceStore(core, kafka.bootstrap, {"flows": topic}, tmp_path)
         try:
+            store.start()
             core.start_unit("pesto.service", [
                 sys.executable, "-m", "nxthdr", "pesto", "--sflow-address", f"{uplink.root_v4}:{sflow_port}",
                 "--metrics-address", f"127.0.0.1:{metrics_port}", "--kafka-brokers", kafka.bootstrap,
@@ -67,16 +72,14 @@ def test_flows_pipeline(kafka, tmp_path) -> None:
                 f"sampling_rate: {SAMPLING_RATE}\n")
             agent.start_unit("pmacctd.service", ["pmacctd", "-f", str(conf)])
 
-            # HOOK(storage): once the embedded ClickHouse store (chdb) is merged, also read the
-            # records from its flows.records (bytes = length x sampling rate is computed there).
             scenario = FlowsPipeline(src=src, agent=agent, core=core, src_addr=SRC_V4, target=AGENT_V4,
                                      sampling_rate=SAMPLING_RATE, timeout=60)
             try:
-                run(scenario, rows)
+                run(scenario, clickhouse_rows(core, query_command=store.query_command))
             except AssertionError as e:
                 raise AssertionError(f"{e}\n{core.logs()}\n{agent.logs()}") from None
         finally:
-            rows.stop()
             agent.close()
             core.close()
     assert core.units["pesto.service"].proc.returncode == 0, core.logs()
+    assert core.units[APPLIANCE_UNIT].proc.returncode == 0, core.logs()

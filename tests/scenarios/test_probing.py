@@ -1,11 +1,14 @@
 """The probing scenario on namespace machines, with the real programs:
 
-    core (root namespace): gateway (SQLite, dev-mode user), Kafka, `saimiris client`
+    core (root namespace): gateway (SQLite, dev-mode user), Kafka, `saimiris client`,
+        the appliance consuming the replies topic into chdb (saimiris.replies)
     vlt: the agent ══ r1 ══ r2 ══ target   (the agent's namespace lab, tests/saimiris/agent/lab.py)
 
 Probes are IPv6, as the gateway accepts only IPv6 sources (the platform probes
-from its IPv6 prefixes). The agent reaches the gateway and the broker through loopback forwards; its
-replies are read back from Kafka (ClickHouse in the VM test).
+from its IPv6 prefixes). The agent reaches the gateway and the broker through
+loopback forwards. Its replies go through Kafka into the appliance's store
+(ClickHouse reading Kafka, without a ClickHouse server) and are read with the
+VM test's SQL (`clickhouse_rows`) through `nxthdr query --url`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ import uuid
 
 import pytest
 
-from tests.scenarios.kafka_rows import KafkaRows, reply_row
+from tests.saimiris.agent import lab
+from tests.saimiris.agent import test_gateway as gateway
+from tests.scenarios.appliance_store import UNIT as APPLIANCE_UNIT, ApplianceStore
 from tests.scenarios.netns_machine import NetnsMachine
-from tests.scenarios.probing import Probing, run
-
-lab = pytest.importorskip("tests.saimiris.agent.lab", reason="the probing agent's namespace lab is not in this checkout yet")
-gateway = pytest.importorskip("tests.saimiris.agent.test_gateway", reason="the agent's gateway helper is not in this checkout yet")
+from tests.scenarios.probing import Probing, clickhouse_rows, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("netns")]
 
@@ -31,10 +33,11 @@ def test_probing(kafka, tmp_path) -> None:
     lab.create_topics(kafka.bootstrap, in_topic, out_topic)
     gw = gateway.GatewayProcess(kafka, in_topic)
     topo = lab.Lab()
-    rows = KafkaRows(kafka.bootstrap, out_topic, "reply.capnp", "Reply", reply_row)
     core = NetnsMachine("core", None, tmp_path)
     vlt = NetnsMachine("vlt", topo.agent, tmp_path)
+    store = ApplianceStore(core, kafka.bootstrap, {"saimiris": out_topic}, tmp_path)
     try:
+        store.start()
         topo.forward(int(kafka.bootstrap.rsplit(":", 1)[1]))
         topo.forward(gw.port)
         secret = tmp_path / "agent-secret"
@@ -50,10 +53,11 @@ def test_probing(kafka, tmp_path) -> None:
                            hops=tuple(lab.HOPS_V6), gateway_url=gw.url,
                            client_command=f"{sys.executable} -m nxthdr saimiris client", timeout=60)
         try:
-            run(scenario, rows)
+            run(scenario, clickhouse_rows(core, query_command=store.query_command))
         except AssertionError as e:
-            raise AssertionError(f"{e}\n{agent.log()}\n{gw.log()}") from None
+            raise AssertionError(f"{e}\n{agent.log()}\n{gw.log()}\n{core.logs()}") from None
     finally:
-        rows.stop()
         topo.close()
         gw.stop()
+        core.close()
+    assert core.units[APPLIANCE_UNIT].proc.returncode == 0, core.logs()

@@ -45,3 +45,49 @@ def consume_messages(bootstrap: str, topic: str, schema_file: str, struct_name: 
 
     records = asyncio.run(consume(bootstrap, topic, until=done, timeout=timeout))
     return [m for r in records for m in split_messages(r.value, schema_file, struct_name)]
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Each value as one record, acknowledged, in order (one partition in the test broker)."""
+
+    async def run() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 << 20)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, v) for v in values]
+            for f in futures:
+                await f
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, tuple[int | None, int]]:
+    """Partition → (next offset committed by `group`, or None; end offset of the partition)."""
+
+    async def run() -> dict[int, tuple[int | None, int]]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            (desc,) = await admin.describe_topics([topic])
+            parts = [TopicPartition(topic, p["partition"]) for p in desc["partitions"]]
+            ends = await consumer.end_offsets(parts)
+            committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+            out = {}
+            for tp in parts:
+                c = committed.get(tp)
+                out[tp.partition] = (c.offset if c is not None and c.offset >= 0 else None, ends[tp])
+            return out
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(run())
