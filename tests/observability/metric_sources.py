@@ -92,7 +92,7 @@ def node_exporter() -> str | None:
 
 
 def scrape_programs() -> dict[str, set[str]]:
-    """Names per program: risotto, pesto, the gateway and node_exporter, all started at once."""
+    """Names per program: risotto, pesto, the gateway, the agent and node_exporter, all started at once."""
     py = [sys.executable, "-m", "nxthdr"]
     kafka = f"127.0.0.1:{closed_port()}"
     with tempfile.TemporaryDirectory(prefix="nx-metrics-") as tmp, ExitStack() as stack:
@@ -109,6 +109,14 @@ def scrape_programs() -> dict[str, set[str]]:
                                                 "--auth-dev-mode", "--auth-agent-key-file", str(work / "agent-key"),
                                                 "--database-url", f"sqlite:///{work / 'gateway.db'}"],
         }
+        # The agent with one dry-run instance on loopback: no raw socket is opened for
+        # sending, and its capture (AF_PACKET on lo) needs root like the rest of the suite.
+        (work / "agent.yaml").write_text(
+            "agent: {id: scrape-agent}\n"
+            f"kafka: {{brokers: '{kafka}'}}\n"
+            "caracat: [{name: dry, interface: lo, dry_run: true}]\n")
+        specs["saimiris-agent"] = lambda p: py + ["saimiris", "agent", "-c", str(work / "agent.yaml"),
+                                                  "--agent-metrics-address", f"127.0.0.1:{p}"]
         exporter = node_exporter()
         if exporter:
             specs["node_exporter"] = lambda p: [exporter, f"--web.listen-address=127.0.0.1:{p}"]

@@ -1,21 +1,20 @@
 """Every metric an alert rule or a dashboard reads is one that something exports.
 
-Our programs and node_exporter are started and scraped; ClickHouse's names come
+Our programs (the probing agent included) and node_exporter are started and scraped; ClickHouse's names come
 from chdb; the rest (bird_exporter, the Kafka JMX exporter, Prometheus' own,
-the agent until it exists) are declared in third_party_metrics.py.
+the systemd collector) are declared in third_party_metrics.py.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import require
 from tests.observability import grafana, metric_sources, third_party_metrics
-from tests.observability.paths import ROOT, RULES
+from tests.observability.paths import RULES
 from tests.observability.promql import grafana_metric_names, metric_names
 
 
@@ -77,24 +76,12 @@ def test_every_dashboard_metric_source_is_used(exported: dict[str, set[str]]) ->
     used = set()
     for q in grafana.by_type("prometheus"):
         used |= grafana_metric_names(q.text)
-    for source in ("risotto", "pesto", "saimiris-gateway", "node_exporter", "clickhouse"):
+    for source in ("risotto", "pesto", "saimiris-gateway", "saimiris-agent", "node_exporter", "clickhouse"):
         assert used & exported[source], f"no dashboard reads {source}"
-    for declared in (third_party_metrics.BIRD_EXPORTER, third_party_metrics.KAFKA_JMX,
-                     third_party_metrics.SAIMIRIS_AGENT):
+    for declared in (third_party_metrics.BIRD_EXPORTER, third_party_metrics.KAFKA_JMX):
         assert used & declared
 
 
 def test_a_misspelled_metric_is_caught(exported: dict[str, set[str]]) -> None:
     known = set().union(*exported.values())
     assert metric_names("rate(risotto_bmp_message_total[5m])") - known == {"risotto_bmp_message_total"}
-
-
-def test_agent_names_match_the_agent_source() -> None:
-    """Until the agent is scraped like the others: its declared names must appear in its source."""
-    agent_dir = ROOT / "nxthdr" / "saimiris" / "agent"
-    if not agent_dir.is_dir():
-        pytest.skip("the probing agent is not in this tree yet; its names are probing.md's reference names")
-    source = "\n".join(p.read_text() for p in Path(agent_dir).rglob("*.py"))
-    absent = sorted(n for n in third_party_metrics.SAIMIRIS_AGENT
-                    if n.removeprefix("saimiris_").removesuffix("_total") not in source)
-    assert not absent, f"agent metrics not found in nxthdr/saimiris/agent (scrape the agent instead): {absent}"

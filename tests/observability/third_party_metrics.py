@@ -43,20 +43,4 @@ KAFKA_JMX = {
     "kafka_log_log_size",
 }
 
-# The probing agent, reference names of probing.md (label `agent`).
-# TODO(agent): the agent is being written on another branch; once `saimiris
-# agent` exists, metric_sources.py scrapes it instead and this list goes. Until
-# then test_agent_names_match_the_agent_source checks the names against the
-# agent's source as soon as it is in the tree.
-SAIMIRIS_AGENT = {
-    "saimiris_sender_read_total",
-    "saimiris_sender_sent_total",
-    "saimiris_sender_failed_total",
-    "saimiris_sender_filtered_total",
-    "saimiris_receiver_received_total",
-    "saimiris_receiver_received_invalid_total",
-    "saimiris_receiver_received_error_total",
-    "saimiris_kafka_messages_total",
-}
-
-ALL = PROMETHEUS | NODE_EXPORTER_SYSTEMD | BIRD_EXPORTER | KAFKA_JMX | SAIMIRIS_AGENT
+ALL = PROMETHEUS | NODE_EXPORTER_SYSTEMD | BIRD_EXPORTER | KAFKA_JMX

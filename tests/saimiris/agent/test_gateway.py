@@ -197,7 +197,7 @@ def test_results_come_back_from_the_store(setup, tmp_path):
     cfg = {"storage": {"data_dir": str(tmp_path / "store")}, "bmp": {"enable": False}, "sflow": {"enable": False},
            "metrics": {"address": f"127.0.0.1:{free_port()}"}, "query": {"address": f"127.0.0.1:{query_port}"},
            "kafka": {"brokers": gw.kafka_bootstrap, "replies_topic": agent.replies_topic},
-           "replies": {"enable": True, "group": f"results-{uuid.uuid4().hex[:6]}"}}
+           "consume": {"saimiris": {"enable": True, "group": f"results-{uuid.uuid4().hex[:6]}"}}}
     (tmp_path / "appliance.yaml").write_text(yaml.safe_dump(cfg))
     log = open(tmp_path / "appliance.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "nxthdr", "appliance", "-c", str(tmp_path / "appliance.yaml")],
