@@ -61,3 +61,27 @@ def run_service(parser: argparse.ArgumentParser, argv: list[str], schema_name: s
         print(f"{parser.prog}: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def dispatch(prog: str, subcommands: dict[str, tuple[str, str]], argv: list[str] | None) -> int:
+    """`prog SUBCOMMAND [ARGS...]`: run the `main(argv)` of the module registered for SUBCOMMAND.
+
+    `subcommands` maps a name to (module, one-line description); modules are
+    imported only when chosen, so `--help` stays fast and a program does not
+    load another's dependencies.
+    """
+    import importlib
+
+    argv = sys.argv[1:] if argv is None else argv
+    lines = [f"usage: {prog} SUBCOMMAND [ARGS...]", "", "subcommands:"]
+    lines += [f"  {name:<10} {doc}" for name, (_, doc) in subcommands.items()]
+    lines += ["", f"`{prog} SUBCOMMAND --help` documents each subcommand's flags."]
+    usage = "\n".join(lines)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage)
+        return 0
+    entry = subcommands.get(argv[0])
+    if entry is None:
+        print(f"{prog}: unknown subcommand {argv[0]!r}\n\n{usage}", file=sys.stderr)
+        return 2
+    return importlib.import_module(entry[0]).main(argv[1:])
