@@ -33,31 +33,54 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace, schema_na
     return cfg
 
 
-def show_config(cfg: dict) -> None:
-    """--check-config output: the merged configuration with secrets hidden."""
-    shown = json.loads(json.dumps(cfg))
-    for section in shown.values():
+def _hide_secrets(cfg: dict) -> dict:
+    out = json.loads(json.dumps(cfg))
+    for section in out.values():
         if isinstance(section, dict):
             for key in section:
-                if "password" in key and not key.endswith("_file") and section[key]:
+                secret = "password" in key or "secret" in key or key.endswith("_key")
+                if secret and not key.endswith("_file") and section[key]:
                     section[key] = "<hidden>"
-    print(json.dumps(shown, indent=2))
+    return out
+
+
+def show_config(cfg: dict, shown: Callable[[dict], dict] | None = None) -> None:
+    """--check-config output: the merged configuration with secrets hidden (passwords, secrets,
+    keys; `shown` may hide more, e.g. credentials inside a URL)."""
+    out = _hide_secrets(cfg)
+    print(json.dumps(shown(out) if shown else out, indent=2))
     print("configuration OK", file=sys.stderr)
 
 
-def run_service(parser: argparse.ArgumentParser, argv: list[str], schema_name: str, env_prefix: str,
-                build: Callable[[dict], object]) -> int:
-    """Main of a long-running program: resolve the config, then run until SIGTERM/SIGINT."""
-    args = parser.parse_args(argv)
+def run_service(parser: argparse.ArgumentParser, argv: list[str] | None, schema_name: str, env_prefix: str,
+                build: Callable[[dict], object], *, check: Callable[[dict], list[str]] | None = None,
+                shown: Callable[[dict], dict] | None = None,
+                fatal: tuple[type[BaseException], ...] = (OSError,)) -> int:
+    """Main of a long-running program: resolve the config, then run until SIGTERM/SIGINT.
+
+    `check` adds the program's own checks of a schema-valid config (problems
+    listed, exit 2); `fatal` are the errors at start that end the program with
+    its message and exit 1 (the port taken, the database unreachable...).
+    """
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     cfg = resolve(parser, args, schema_name, env_prefix)
+    problems = check(cfg) if check else []
+    if problems:
+        print(f"{parser.prog}: invalid configuration:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     if args.check_config:
-        show_config(cfg)
+        show_config(cfg, shown)
         return 0
     try:
         asyncio.run(build(cfg).run())
     except KeyboardInterrupt:
         pass
-    except OSError as e:
+    except config.ConfigError as e:
+        print(f"{parser.prog}: " + "\n  ".join(e.problems), file=sys.stderr)
+        return 2
+    except fatal as e:
         print(f"{parser.prog}: {e}", file=sys.stderr)
         return 1
     return 0

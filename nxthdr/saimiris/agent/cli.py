@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from nxthdr.core import cli, config
 from nxthdr.saimiris.agent.config import ENV_PREFIX, SCHEMA
@@ -29,43 +27,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def shown(cfg: dict) -> dict:
-    out = json.loads(json.dumps(cfg))
-    for section, key in (("kafka", "auth_sasl_password"), ("gateway", "agent_key"), ("gateway", "agent_secret")):
-        if out[section].get(key):
-            out[section][key] = "<hidden>"
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     from nxthdr.saimiris.agent import config as agent_config
 
-    p = parser()
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = cli.resolve(p, args, SCHEMA, ENV_PREFIX)
-    problems = agent_config.check(cfg)
-    if problems:
-        print(f"{p.prog}: invalid configuration:", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    if args.check_config:
-        print(json.dumps(shown(cfg), indent=2))
-        print("configuration OK", file=sys.stderr)
-        return 0
-    import asyncio
+    def build(cfg: dict):
+        from nxthdr.saimiris.agent.app import build
 
-    from nxthdr.saimiris.agent.app import build
+        return build(cfg)
 
-    try:
-        agent = build(cfg)
-        asyncio.run(agent.run())
-    except KeyboardInterrupt:
-        pass
-    except config.ConfigError as e:
-        print(f"{p.prog}: " + "\n  ".join(e.problems), file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"{p.prog}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_service(parser(), argv, SCHEMA, ENV_PREFIX, build, check=agent_config.check)

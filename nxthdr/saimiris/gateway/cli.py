@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
 
 from nxthdr.core import cli, config
 from nxthdr.saimiris.gateway.db import DatabaseError, redact
@@ -34,40 +31,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def shown(cfg: dict) -> dict:
-    out = json.loads(json.dumps(cfg))
-    if out["kafka"].get("auth_sasl_password"):
-        out["kafka"]["auth_sasl_password"] = "<hidden>"
-    if out["auth"].get("agent_key"):
-        out["auth"]["agent_key"] = "<hidden>"
-    out["database"]["url"] = redact(out["database"]["url"])
-    return out
+    """Besides passwords and keys: the credentials inside the database URL."""
+    cfg["database"]["url"] = redact(cfg["database"]["url"])
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
     from nxthdr.saimiris.gateway.app import build, check
 
-    p = parser()
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = cli.resolve(p, args, SCHEMA, ENV_PREFIX)
-    problems = check(cfg)
-    if problems:
-        print(f"{p.prog}: invalid configuration:", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    if args.check_config:
-        print(json.dumps(shown(cfg), indent=2))
-        print("configuration OK", file=sys.stderr)
-        return 0
-    try:
-        gateway = build(cfg)
-        asyncio.run(gateway.run())
-    except KeyboardInterrupt:
-        pass
-    except config.ConfigError as e:
-        print(f"{p.prog}: " + "\n  ".join(e.problems), file=sys.stderr)
-        return 2
-    except (OSError, DatabaseError) as e:
-        print(f"{p.prog}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_service(parser(), argv, SCHEMA, ENV_PREFIX, build, check=check, shown=shown,
+                           fatal=(OSError, DatabaseError))
