@@ -14,16 +14,11 @@ from pathlib import Path
 from nxthdr.demo import sflow_datagrams
 from nxthdr.risotto.replay import iter_messages
 from tests.support.wait import wait_until
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "nxthdr" / "data"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ApplianceProcess:

@@ -29,6 +29,7 @@ from nxthdr.risotto.app import build
 from tests.support.kafka_client import consume, split_messages
 from tests.support.netns import Topology, Uplink
 from tests.support.routers import BmpServer, Frr, GoBgp, Neighbor, Policy
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("router_env")]
 
@@ -96,14 +97,6 @@ def collector_cfg(tmp, port: int, bootstrap: str, topic: str, **kafka) -> dict:
     cfg["curation"].update(state_path=str(tmp / "state.bin"), state_interval=2, stale_timeout=8)
     config.validate(config.load_schema("risotto"), cfg)
     return cfg
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET6) as s:
-        s.bind(("::", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -20,7 +20,14 @@ from nxthdr.saimiris import client, results
 from nxthdr.saimiris.reply import Reply, encode_reply
 from nxthdr.storage.store import Store
 
-T0 = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.timezone.utc)
+# Rows are stamped relative to the run (an hour ago, to the minute): the
+# storage tables' TTL deletes rows older than the retention, so a fixed date
+# would expire and empty the table on a later day.
+T0 = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).replace(second=0, microsecond=0)
+
+
+def iso(at: dt.datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def A(text: str) -> bytes:
@@ -66,7 +73,7 @@ def run_client(*argv: str) -> tuple[int, str, str]:
 
 def test_results_select_the_measurements_agents_sources_and_window(data_dir):
     code, out, err = run_client("--results", "m1", "--agent", "agent-a:2001:db8:a::5", "--agent", "agent-b:192.0.2.5",
-                                "--since", "2026-11-21T09:59:00Z", "--until", "2026-11-21T10:05:00Z",
+                                "--since", iso(T0 - dt.timedelta(minutes=1)), "--until", iso(T0 + dt.timedelta(minutes=5)),
                                 "-d", str(data_dir), "-f", "json")
     assert code == 0, err
     got = [(r["agent_id"], r["probe_src_addr"], r["ttl"], r["reply_from"], r["rtt_ms"]) for r in json.loads(out)]
@@ -77,7 +84,7 @@ def test_results_select_the_measurements_agents_sources_and_window(data_dir):
 
 
 def test_results_as_a_table_and_with_a_limit(data_dir):
-    code, out, _ = run_client("--results", "m1", "--agent", "agent-a:2001:db8:a::5", "--since", "1763719140",
+    code, out, _ = run_client("--results", "m1", "--agent", "agent-a:2001:db8:a::5", "--since", str(int(T0.timestamp()) - 60),
                               "-d", str(data_dir), "--limit", "1")
     assert code == 0
     lines = out.strip().splitlines()
@@ -99,8 +106,8 @@ def test_results_argument_errors(argv, message, monkeypatch):
 
 
 def test_selection_from_the_gateways_status():
-    status = {"measurement_complete": True, "started_at": "2026-11-21T10:00:00.000Z",
-              "last_updated": "2026-11-21T10:02:00.000Z",
+    status = {"measurement_complete": True, "started_at": T0.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+              "last_updated": (T0 + dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
               "agents": [{"agent_id": "vlt'01", "src_ip": "2001:db8::1"}]}
     sel = results.from_status(status)
     assert sel.targets == (("vlt'01", "2001:db8::1"),)

@@ -13,7 +13,6 @@ through `nxthdr query --url`.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import uuid
 
@@ -24,6 +23,7 @@ from tests.scenarios.bmp_pipeline import BmpPipeline, Route, clickhouse_rows, ru
 from tests.scenarios.netns_machine import NetnsMachine
 from tests.support.netns import Topology
 from tests.support.routers import BmpServer, GoBgp, Neighbor, Policy
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("router_env")]
 
@@ -32,12 +32,6 @@ PEER_V4, IXP_V4, PEER_V6, IXP_V6 = "10.0.1.10", "10.0.1.1", "fd01::10", "fd01::1
 ROUTES = (Route("10.10.0.0/24", PEER_V4), Route("2001:db8:10::/48", PEER_V6))
 GOBGP_API = 50051  # gobgp's default: the CLI needs no -p in the scenario (each namespace has its own loopback)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET6) as s:
-        s.bind(("::", 0))
-        return s.getsockname()[1]
 
 
 def test_bmp_pipeline(kafka, tmp_path) -> None:

@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.support.ports import free_port  # noqa: F401  (re-exported to other tests)
+
 REPO = Path(__file__).resolve().parents[2]
 POM = Path(__file__).with_name("kafka-pom.xml")
 USERS = {"risotto": "risotto", "pesto": "pesto", "saimiris": "saimiris", "admin": "admin-secret"}
@@ -43,29 +45,31 @@ def jars_available() -> bool:
     return d.is_dir() and any(d.glob("kafka_2.13-*.jar")) and shutil.which("java") is not None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+class PortTaken(Exception):
+    """The broker could not bind a listener: another socket holds the port."""
+
+
 class KafkaBroker:
     def __init__(self, workdir: str | None = None) -> None:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="nxthdr-kafka-"))
+        self._pick_ports()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.dir / "broker.log"
+        self._formatted = False
+        self._started_once = False
+
+    def _pick_ports(self) -> None:
         self.plain_port = free_port()
         self.sasl_port = free_port()
         self.controller_port = free_port()
         self.ssl_port = free_port()
         self.sasl_ssl_port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.dir / "broker.log"
-        self._formatted = False
 
     @property
     def bootstrap(self) -> str:
@@ -153,9 +157,31 @@ log.flush.interval.messages=1000000
         path.write_text(cfg)
         return path
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, attempts: int = 5) -> None:
+        """Start the broker; a port taken by someone else is retried.
+
+        The first start formats storage: on a bind failure it takes new ports
+        and formats again. A restart keeps the ports (the controller's address
+        is written into the formatted storage, and clients hold the others),
+        so it waits for them to be free again and retries.
+        """
         if self.proc is not None and self.proc.poll() is None:
             return
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(timeout)
+                return
+            except PortTaken as e:
+                if attempt == attempts:
+                    raise RuntimeError(f"Kafka could not bind its ports after {attempts} attempts: {e}") from None
+                if self._formatted and self._started_once:
+                    time.sleep(1.0 * attempt)
+                else:
+                    shutil.rmtree(self.dir / "data", ignore_errors=True)
+                    self._formatted = False
+                    self._pick_ports()
+
+    def _start_once(self, timeout: float) -> None:
         cfg = self._write_config()
         if not self._formatted:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -167,16 +193,38 @@ log.flush.interval.messages=1000000
                                       "-c", str(cfg), "--standalone", *scram),
                            check=True, capture_output=True)
             self._formatted = True
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self._java("kafka.Kafka", str(cfg)), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None or self._bind_failed(log_start):
+                if self._bind_failed(log_start):
+                    self._kill()
+                    raise PortTaken(self.log_tail(1500))
                 raise RuntimeError(f"Kafka exited with {self.proc.returncode}: {self.log_tail()}")
             if all(_port_open(p) for p in (self.plain_port, self.sasl_port, self.ssl_port, self.sasl_ssl_port)):
+                self._started_once = True
                 return
             time.sleep(0.2)
+        self._kill()
         raise RuntimeError(f"Kafka did not open its ports within {timeout}s: {self.log_tail()}")
+
+    def _bind_failed(self, log_start: int) -> bool:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(log_start)
+                text = f.read()
+        except OSError:
+            return False
+        return b"Address already in use" in text or b"BindException" in text
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.services.kafka import free_port
+from tests.support.ports import free_port
 
 
 def bin_dir() -> Path | None:
@@ -72,12 +72,23 @@ class PostgresServer:
         subprocess.run(self._cmd("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
                                  "--no-sync", "--locale=C"),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "server.log"),
-                                 "-w", "-t", str(int(timeout)), "start"),
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout + 5)
-        self._started = True
+        log = self.dir / "server.log"
+        for attempt in range(5):
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
+                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            res = subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(log),
+                                           "-w", "-t", str(int(timeout)), "start"),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout + 5)
+            if res.returncode == 0:
+                self._started = True
+                return
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "could not bind" not in text and "Address already in use" not in text:
+                raise subprocess.CalledProcessError(res.returncode, res.args, stderr=res.stderr)
+            # Another socket took the port between free_port() and the server's bind.
+            log.unlink()
+            self.port = free_port()
+        raise RuntimeError("PostgreSQL could not bind a port after 5 attempts")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
