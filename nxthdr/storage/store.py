@@ -5,8 +5,9 @@ statement at a time. Everything goes through `Store`, which serialises calls
 with a lock (inserts from the sinks, queries from the HTTP endpoint, both from
 worker threads so the event loop keeps serving collectors).
 
-Per pipeline (bmp, flows, saimiris) the store creates the storage table and
-the view of the server deployment (`nxthdr.clickhouse`), with a `Null`-engine
+Per pipeline (bmp, flows, saimiris) the store keeps the storage table and
+the view of the server deployment (`nxthdr.clickhouse`), created or migrated
+on open by the same planner as `nxthdr clickhouse migrate`, with a `Null`-engine
 input table in place of the Kafka table: same camelCase columns, so the view
 is the same SQL. A row inserted into the input table is stored nowhere but
 goes through the view into the MergeTree table.
@@ -116,23 +117,48 @@ class Store:
         t0 = time.monotonic()
         try:
             self._session = chdb.session.Session(str(self.path))
+            applied = self._migrate()
             for name in self.pipelines:
-                self._create(name)
+                self._prepare(name)
         except BaseException:
             self.close()
             raise
         logs.event(log, logging.INFO, "embedded store open", path=str(self.path),
                    pipelines=",".join(self.pipelines), retention_days=self.retention_days,
-                   seconds=round(time.monotonic() - t0, 2))
+                   migrated=applied, seconds=round(time.monotonic() - t0, 2))
 
-    def _create(self, name: str) -> None:
-        from nxthdr.clickhouse import tables
+    def _migrate(self) -> int:
+        """Bring the directory's tables to this version with the server's migration planner.
 
+        A directory written by an older release (a column missing, another
+        retention, an older view) is altered in place and keeps its rows;
+        drift the planner will not repair (another ORDER BY, a changed column
+        type) refuses to open with its reasons. Returns how many statements ran.
+        """
+        from nxthdr.clickhouse import migrate, tables
+
+        wanted = [tables.objects(name, database=PIPELINES[name].database, retention_days=self.retention_days,
+                                 input="null", input_table=INPUT_TABLE) for name in self.pipelines]
+        observed = migrate.observe_with(self._rows, [w.database for w in wanted])
+        plan = migrate.plan(wanted, observed)
+        if plan.problems:
+            raise StoreUnavailable(f"{self.path}: the data directory's tables differ from this version in ways "
+                                   "that are not repaired automatically: " + "; ".join(plan.problems))
+        for note in plan.notes:
+            logs.event(log, logging.INFO, "embedded store migration note", path=str(self.path), note=note)
+        for st in plan.statements:
+            logs.event(log, logging.INFO, "embedded store migration", path=str(self.path), reason=st.reason,
+                       statement=str(st))
+            self._run(st.sql)
+        return len(plan.statements)
+
+    def _rows(self, sql: str) -> list[dict]:
+        out = self.query(sql, "JSONEachRow")
+        # One JSON object a line; split on newlines only (values may hold other line breaks).
+        return [json.loads(line) for line in out.split(b"\n") if line.strip()]
+
+    def _prepare(self, name: str) -> None:
         p = PIPELINES[name]
-        objs = tables.objects(name, database=p.database, retention_days=self.retention_days, input="null",
-                              input_table=INPUT_TABLE)
-        for sql in objs.statements():
-            self._run(sql)
         self.input_tables[name] = f"{p.database}.{INPUT_TABLE}"
         columns = self.columns(self.input_tables[name])
         layout = struct_layout(p.capnp_file, p.struct)
