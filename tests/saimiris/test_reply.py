@@ -183,7 +183,8 @@ def test_link_layer_padding_and_snaplen():
     assert parse(packet + bytes(10)) == parse(packet)  # Ethernet padding after the IP length
     full = v4_error(11, 0, pad(quoted_udp4(full=True)), length_words=32, ext=TWO_LABELS)
     truncated = parse(full[:20 + 8 + 28])  # snaplen cut inside the quote: labels lost, reply kept
-    assert truncated.reply_mpls_labels == () and truncated.reply_size == len(full)
+    assert truncated.reply_mpls_labels == () and truncated.reply_size == 56  # what arrived
+    assert truncated.claimed_size == len(full)
 
 
 # -- IPv6 ----------------------------------------------------------------------------------------
