@@ -27,6 +27,7 @@ from nxthdr.saimiris.gateway.agents import (
     BadAgentSecret,
 )
 from nxthdr.saimiris.gateway.auth import AgentKey, AuthUnavailable, TokenVerifier, Unauthorized
+from nxthdr.saimiris.gateway.db import DatabaseUnavailable
 from nxthdr.saimiris.gateway.prefixes import user_id, user_prefixes
 from nxthdr.saimiris.gateway.publisher import BrokerError, ProbePublisher
 from nxthdr.saimiris.gateway.store import (
@@ -123,9 +124,14 @@ class GatewayApi:
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
         try:
+            if any("\0" in key or "\0" in value for key, value in request.query.items()):
+                raise ApiError(400, "query parameters must not contain NUL characters")
             response = await handler(request)
         except ApiError as e:
             response = error(e.status, e.message, e.headers)
+        except DatabaseUnavailable:
+            self._errors.event("database", logging.WARNING, "database unavailable", route=route)
+            response = error(503, "the database is unavailable; retry later", {"Retry-After": "5"})
         except web.HTTPRequestEntityTooLarge:
             response = error(413, f"request body larger than {self.max_body_size} bytes")
         except web.HTTPException as e:
