@@ -61,6 +61,9 @@ _L4_OVERHEAD = 8 + 2
 _ORIGINAL_DATAGRAM_MIN = 128
 _EXTENSION_VERSION = 2
 _MPLS_CLASS, _MPLS_INCOMING_STACK = 1, 1
+# Longer than any label stack a network uses (a few entries; segment routing stays far below this):
+# a quote claiming more is not a router's, and its labels are dropped like any malformed object.
+MAX_MPLS_LABELS = 16
 
 # IPv6 extension headers a reply may carry before its ICMPv6 header
 # (hop-by-hop, routing, destination options): skipped by their length.
@@ -141,6 +144,8 @@ def _parse_extension_objects(ext: bytes) -> tuple[MplsLabel, ...] | None:
             return None
         if ext[pos + 2] == _MPLS_CLASS and ext[pos + 3] == _MPLS_INCOMING_STACK:
             if length % 4:
+                return None
+            if len(labels) + (length - 4) // 4 > MAX_MPLS_LABELS:
                 return None
             for i in range(pos + 4, pos + length, 4):
                 entry = int.from_bytes(ext[i:i + 4], "big")

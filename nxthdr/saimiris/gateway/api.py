@@ -9,6 +9,7 @@ need `Authorization: Bearer <OIDC access token>` (or nothing, in dev mode).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -79,6 +80,7 @@ class GatewayApi:
         self._known_users: set[str] = set()
         self.max_body_size = 0
         self._errors = logs.RateLimited(log)
+        self._cancel_locks: dict[str, asyncio.Lock] = {}
         self.requests = metrics.counter("http_requests_total", "HTTP requests, by method, route and status",
                                         ("method", "route", "status"))
         self.rejected = metrics.counter("rejected_probes_total", "Probes of refused submissions, by reason",
@@ -437,6 +439,16 @@ class GatewayApi:
         sub = await self._user(request)
         self._no_query(request)
         mid = self._mid(request)
+        # Racing cancels of one measurement: one announces, the others then find it final (409).
+        lock = self._cancel_locks.setdefault(mid, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._cancel_locked(mid, sub)
+        finally:
+            if not lock.locked() and self._cancel_locks.get(mid) is lock:
+                del self._cancel_locks[mid]
+
+    async def _cancel_locked(self, mid: str, sub: str) -> web.Response:
         try:
             targets = await self.store.cancellable_targets(mid, sub)
         except NotFound as e:
