@@ -47,6 +47,14 @@ log = logging.getLogger("nxthdr.saimiris.gateway.api")
 SECRET_HEADER = "X-Agent-Secret"
 
 
+# A slow or stalled sender may hold a request (and its buffer) this long, no longer.
+BODY_TIMEOUT = 10.0
+
+
+class ClientAborted(Exception):
+    """The client went away before its request body arrived."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
@@ -81,6 +89,9 @@ class GatewayApi:
         self.max_body_size = 0
         self._errors = logs.RateLimited(log)
         self._cancel_locks: dict[str, asyncio.Lock] = {}
+        self.body_timeout = BODY_TIMEOUT
+        self.aborts = metrics.counter("http_client_aborts_total", "Requests the client abandoned before its body "
+                                      "arrived (not server errors), by route", ("route",))
         self.requests = metrics.counter("http_requests_total", "HTTP requests, by method, route and status",
                                         ("method", "route", "status"))
         self.rejected = metrics.counter("rejected_probes_total", "Probes of refused submissions, by reason",
@@ -131,6 +142,9 @@ class GatewayApi:
             response = await handler(request)
         except ApiError as e:
             response = error(e.status, e.message, e.headers)
+        except ClientAborted:
+            self.aborts.labels(route).inc()
+            return error(400, "client aborted")  # nobody reads it; not counted as a request status
         except DatabaseUnavailable:
             self._errors.event("database", logging.WARNING, "database unavailable", route=route)
             response = error(503, "the database is unavailable; retry later", {"Retry-After": "5"})
@@ -151,9 +165,15 @@ class GatewayApi:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    async def _body(request: web.Request) -> Any:
-        raw = await request.read()
+    async def _body(self, request: web.Request) -> Any:
+        if request.content_type != "application/json":
+            raise ApiError(415, f"request body: expected Content-Type application/json, got {request.content_type}")
+        try:
+            raw = await asyncio.wait_for(request.read(), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"request body not received within {self.body_timeout:g} s") from None
+        except ConnectionResetError:
+            raise ClientAborted() from None
         if not raw:
             raise ApiError(400, "request body: missing (expected JSON)")
         try:
