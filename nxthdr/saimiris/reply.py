@@ -21,9 +21,10 @@ MPLS label stacks come from ICMP extensions: RFC 4884 (extension structure,
 A broken extension structure drops the labels, not the reply: the quoted probe
 is intact and the hop is worth more than the labels.
 
-The IP and ICMP checksums of the reply are not verified: a corrupted reply is
-rare, its quoted fields are cross-checked by `check_integrity` (IPv4), and
-summing every captured byte would cost more than the rest of the parse.
+The outer IP and ICMP error checksums are not verified (anyone can compute
+them, so they prove nothing about the sender); what the probe encoding carries
+back is, by `integrity_failure`: a forged reply must match fields only our
+probes produce.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from __future__ import annotations
 import functools
 import operator
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nxthdr.core.capnp_codec import list_pointer, struct_layout, struct_pointer
-from nxthdr.saimiris.checksum import ones_sum, probe_id
-from nxthdr.saimiris.probe import TIMESTAMP_MODULUS, V4_MAPPED_PREFIX
+from nxthdr.saimiris.checksum import ipv4_pseudo_header_sum, ipv6_pseudo_header_sum, ones_sum, probe_id
+from nxthdr.saimiris.probe import PAYLOAD_TWEAK_BYTES, TIMESTAMP_MODULUS, V4_MAPPED_PREFIX
 
-__all__ = ["MplsLabel", "Reply", "ReplyError", "check_integrity", "encode_reply", "parse_reply", "reply_values"]
+__all__ = ["MplsLabel", "Reply", "ReplyError", "check_integrity", "encode_reply", "integrity_failure", "parse_reply", "reply_values"]
 
 IPPROTO_ICMP = 1
 IPPROTO_UDP = 17
@@ -60,6 +61,9 @@ _L4_OVERHEAD = 8 + 2
 _ORIGINAL_DATAGRAM_MIN = 128
 _EXTENSION_VERSION = 2
 _MPLS_CLASS, _MPLS_INCOMING_STACK = 1, 1
+# Longer than any label stack a network uses (a few entries; segment routing stays far below this):
+# a quote claiming more is not a router's, and its labels are dropped like any malformed object.
+MAX_MPLS_LABELS = 16
 
 # IPv6 extension headers a reply may carry before its ICMPv6 header
 # (hop-by-hop, routing, destination options): skipped by their length.
@@ -97,7 +101,7 @@ class Reply:
     reply_src_addr: bytes
     reply_dst_addr: bytes
     reply_id: int  # outer IPv4 ID, 0 for IPv6
-    reply_size: int  # IPv4 total length / IPv6 payload length
+    reply_size: int  # IPv4 total length / IPv6 payload length, as far as the packet arrived
     reply_ttl: int
     reply_quoted_ttl: int  # TTL of the quoted probe when the router saw it; 0 for echo replies
     reply_protocol: int  # 1 (ICMP) or 58 (ICMPv6)
@@ -113,6 +117,11 @@ class Reply:
     probe_src_port: int  # UDP source port or ICMP identifier
     probe_dst_port: int  # 0 for ICMP
     rtt: int  # tenths of a millisecond
+    # Not on the wire: what the parse found about the reply, for the capture's checks and counters.
+    # Why the probe encoding does not vouch for this reply ("" when every carried field agrees).
+    proof_failure: str = field(default="", compare=False)
+    # The length the outer header claims (IPv4 total length / IPv6 payload length); reply_size is what arrived.
+    claimed_size: int = field(default=0, compare=False)
 
 
 def _rtt(now_01ms: int, ts: int) -> int:
@@ -135,6 +144,8 @@ def _parse_extension_objects(ext: bytes) -> tuple[MplsLabel, ...] | None:
             return None
         if ext[pos + 2] == _MPLS_CLASS and ext[pos + 3] == _MPLS_INCOMING_STACK:
             if length % 4:
+                return None
+            if len(labels) + (length - 4) // 4 > MAX_MPLS_LABELS:
                 return None
             for i in range(pos + 4, pos + length, 4):
                 entry = int.from_bytes(ext[i:i + 4], "big")
@@ -202,16 +213,23 @@ def _parse_icmpv4_error(icmp: bytes, common: dict, now_01ms: int) -> Reply | Non
         return None  # a non-first fragment carries no transport header; ours are never fragmented
     qlen, qid = struct.unpack_from("!HH", quoted, 2)
     qproto = quoted[9]
+    proof = ""
     if qproto == IPPROTO_UDP:
         sport, dport, ulen, ts = _quoted_l4(quoted, qihl, "UDP")
         probe_ttl = ulen - _L4_OVERHEAD
+        if qlen - qihl != ulen:
+            proof = "quoted_length"
+        else:
+            proof = _udp_proof(quoted[qihl:], ulen, ipv4_pseudo_header_sum(quoted[12:16], quoted[16:20], 17, ulen))
     elif qproto == IPPROTO_ICMP:
-        type_code, _checksum, sport, ts = _quoted_l4(quoted, qihl, "ICMP")
+        type_code, checksum, sport, ts = _quoted_l4(quoted, qihl, "ICMP")
         if type_code >> 8 != ICMP_ECHO_REQUEST:
             return None
         dport = 0
         # Total length - IP header - ICMP header - tweak: 30 for our 20-byte headers.
         probe_ttl = qlen - qihl - _L4_OVERHEAD
+        if checksum != sport:
+            proof = "quoted_checksum"  # our echo requests pin the checksum to the identifier
     else:
         return None
     if not 0 <= probe_ttl <= 255:
@@ -229,6 +247,7 @@ def _parse_icmpv4_error(icmp: bytes, common: dict, now_01ms: int) -> Reply | Non
         probe_src_port=sport,
         probe_dst_port=dport,
         rtt=_rtt(now_01ms, ts),
+        proof_failure=proof,
     )
 
 
@@ -240,16 +259,25 @@ def _parse_icmpv6_error(icmp: bytes, common: dict, now_01ms: int) -> Reply | Non
         raise ReplyError(f"ICMPv6 error quotes an IP version {quoted[0] >> 4} packet")
     qplen = _U16.unpack_from(quoted, 4)[0]
     qnh = quoted[6]
+    # Traffic class 0 and flow label 0 in every probe (the label is a load-balancing key, RFC 6438).
+    proof = "flow_label" if int.from_bytes(quoted[1:4], "big") & 0xFFFFF else ""
     # Our probes carry no extension headers: anything else in the quote is not ours.
     if qnh == IPPROTO_UDP:
         sport, dport, ulen, ts = _quoted_l4(quoted, 40, "UDP")
         probe_ttl = ulen - _L4_OVERHEAD
+        if not proof:
+            if qplen != ulen:
+                proof = "quoted_length"
+            else:
+                proof = _udp_proof(quoted[40:], ulen, ipv6_pseudo_header_sum(quoted[8:24], quoted[24:40], 17, ulen))
     elif qnh == IPPROTO_ICMPV6:
-        type_code, _checksum, sport, ts = _quoted_l4(quoted, 40, "ICMPv6")
+        type_code, checksum, sport, ts = _quoted_l4(quoted, 40, "ICMPv6")
         if type_code >> 8 != ICMPV6_ECHO_REQUEST:
             return None
         dport = 0
         probe_ttl = qplen - _L4_OVERHEAD
+        if not proof and checksum != sport:
+            proof = "quoted_checksum"
     else:
         return None
     if not 0 <= probe_ttl <= 255:
@@ -267,7 +295,24 @@ def _parse_icmpv6_error(icmp: bytes, common: dict, now_01ms: int) -> Reply | Non
         probe_src_port=sport,
         probe_dst_port=dport,
         rtt=_rtt(now_01ms, ts),
+        proof_failure=proof,
     )
+
+
+def _udp_proof(udp: bytes, ulen: int, pseudo: int) -> str:
+    """Whether a quoted UDP probe checks out: its checksum is the timestamp, made valid by the tweak.
+
+    Only decidable when the whole datagram is quoted (RFC 4443 routers always
+    quote it, modern IPv4 routers usually do; RFC 792 ones quote 8 bytes): then
+    the checksum must verify and the payload after the tweak must be zeros.
+    """
+    if len(udp) < ulen:
+        return ""  # a short quote: the IP ID (IPv4) and the timestamp window are all there is
+    if any(udp[8 + PAYLOAD_TWEAK_BYTES:ulen]):
+        return "payload"
+    if ones_sum(udp[:ulen], pseudo) != 0xFFFF:
+        return "udp_checksum"
+    return ""
 
 
 def _echo_reply(common: dict, icmp: bytes, icmp_length: int, protocol: int, now_01ms: int) -> Reply | None:
@@ -277,7 +322,15 @@ def _echo_reply(common: dict, icmp: bytes, icmp_length: int, protocol: int, now_
     probe_ttl = icmp_length - _L4_OVERHEAD
     if not 0 <= probe_ttl <= 255:
         return None
-    _type_code, _checksum, ident, seq = _QUOTED_L4.unpack_from(icmp, 0)
+    _type_code, checksum, ident, seq = _QUOTED_L4.unpack_from(icmp, 0)
+    # The request's checksum was pinned to its identifier; turning type 8 into 0 (128 into 129) moves it
+    # by a known amount. The payload is the tweak then zeros, echoed whole (RFC 792, RFC 4443).
+    delta = 0x0800 if protocol == IPPROTO_ICMP else 0xFEFF  # + 0x0800, or - 0x0100 in one's complement
+    proof = ""
+    if (ident + delta - checksum) % 0xFFFF:
+        proof = "echo_checksum"
+    elif any(icmp[8 + PAYLOAD_TWEAK_BYTES:icmp_length]):
+        proof = "payload"
     return Reply(
         **common,
         reply_quoted_ttl=0,
@@ -291,6 +344,7 @@ def _echo_reply(common: dict, icmp: bytes, icmp_length: int, protocol: int, now_
         probe_src_port=ident,
         probe_dst_port=0,
         rtt=_rtt(now_01ms, seq),
+        proof_failure=proof,
     )
 
 
@@ -326,14 +380,15 @@ def _parse_ipv4(packet: bytes, now_01ms: int, time_received_ns: int, agent_id: s
         reply_src_addr=V4_MAPPED_PREFIX + src,
         reply_dst_addr=V4_MAPPED_PREFIX + dst,
         reply_id=ident,
-        reply_size=total_length,
+        reply_size=ihl + len(icmp),  # what arrived, not what the header claims
+        claimed_size=total_length,
         reply_ttl=packet[8],
         reply_protocol=IPPROTO_ICMP,
         reply_icmp_type=icmp_type,
         reply_icmp_code=icmp[1],
     )
     if icmp_type == ICMP_ECHO_REPLY:
-        return _echo_reply(common, icmp, total_length - ihl, IPPROTO_ICMP, now_01ms)
+        return _echo_reply(common, icmp, len(icmp), IPPROTO_ICMP, now_01ms)
     return _parse_icmpv4_error(icmp, common, now_01ms)
 
 
@@ -375,14 +430,15 @@ def _parse_ipv6(packet: bytes, now_01ms: int, time_received_ns: int, agent_id: s
         reply_src_addr=packet[8:24],
         reply_dst_addr=packet[24:40],
         reply_id=0,  # IPv6 has no identification outside the fragment header
-        reply_size=payload_length,
+        reply_size=min(payload_length, len(packet) - 40),  # what arrived, not what the header claims
+        claimed_size=payload_length,
         reply_ttl=packet[7],
         reply_protocol=IPPROTO_ICMPV6,
         reply_icmp_type=icmp_type,
         reply_icmp_code=icmp[1],
     )
     if icmp_type == ICMPV6_ECHO_REPLY:
-        return _echo_reply(common, icmp, end - pos, IPPROTO_ICMPV6, now_01ms)
+        return _echo_reply(common, icmp, len(icmp), IPPROTO_ICMPV6, now_01ms)
     return _parse_icmpv6_error(icmp, common, now_01ms)
 
 
@@ -407,31 +463,41 @@ def parse_reply(packet: bytes, *, now_01ms: int, time_received_ns: int, agent_id
 
 # -- integrity -----------------------------------------------------------------------------------
 
-def check_integrity(reply: Reply, instance_id: int) -> bool:
-    """Whether `reply` answers a probe sent by agent instance `instance_id`.
+def integrity_failure(reply: Reply, instance_id: int) -> str | None:
+    """Why `reply` does not prove it answers a probe of agent instance `instance_id` (None: it does).
 
-    IPv4 time exceeded / destination unreachable: the quoted IP ID must equal
-    the encoding of (instance id, quoted destination, source port, probe TTL);
-    this catches replies to another instance sharing the address, replies to
-    unrelated traffic and quotes rewritten on the way (e.g. NAT or ID
-    rewriting middleboxes, or a wrongly recovered TTL).
-
-    Everything else is accepted (True), because nothing per-instance is left
-    to compare:
-    * echo replies quote no IP header, so there is no probe ID;
-    * IPv6 probes have no identification field, and the flow label, the only
-      other free header field, must stay 0 as a load-balancing key (RFC 6438).
-      What can be checked is structural and `parse_reply` already does it:
-      the quoted transport lengths must decode to a TTL in 0..255, the quoted
-      ICMPv6 message must be an echo request. Telling two IPv6 instances apart
-      needs distinct source addresses (the production layout: an anycast and a
-      unicast prefix).
+    Every reply kind is checked against what the probe encoding carries back:
+    * ICMP errors quoting IPv4: the quoted IP ID is the encoding of (instance
+      id, quoted destination, source port, probe TTL) -> "probe_id";
+    * quoted IPv6: traffic class and flow label 0 -> "flow_label";
+    * quoted UDP: the quoted IP length matches the UDP length ("quoted_length"),
+      and when the whole datagram is quoted its checksum verifies with the
+      timestamp in it ("udp_checksum") and the payload is the tweak then zeros
+      ("payload");
+    * quoted echo requests: the checksum equals the identifier ("quoted_checksum");
+    * echo replies: the checksum is the request's pinned one moved by the type
+      change ("echo_checksum"), the payload is echoed zeros ("payload").
+    The timestamp window (was a probe sent at `now - rtt`?) needs the sender's
+    state and is checked by the capture (`nxthdr.saimiris.agent.capture`).
     """
+    if reply.proof_failure:
+        return reply.proof_failure
     if reply.reply_protocol == IPPROTO_ICMP and reply.reply_icmp_type in (ICMP_TIME_EXCEEDED,
                                                                            ICMP_DEST_UNREACHABLE):
         expected = probe_id(instance_id, reply.probe_dst_addr[12:], reply.probe_src_port, reply.probe_ttl)
-        return reply.probe_id == expected
-    return True
+        if reply.probe_id != expected:
+            return "probe_id"
+    return None
+
+
+def check_integrity(reply: Reply, instance_id: int) -> bool:
+    """Whether `reply` answers a probe sent by agent instance `instance_id` (see `integrity_failure`).
+
+    Telling two IPv6 instances apart needs distinct source addresses (the
+    production layout: an anycast and a unicast prefix): IPv6 probes carry no
+    per-instance field.
+    """
+    return integrity_failure(reply, instance_id) is None
 
 
 # -- Cap'n Proto (reply.capnp, topic saimiris-replies) ----------------------------------------------

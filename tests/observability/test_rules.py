@@ -20,6 +20,7 @@ EXPECTED_ALERTS = {
     "BmpNoEstablishedPeer",  # BMP collector has no established peer
     "BmpNoDataToKafka", "SflowNoDataToKafka",  # no BMP or sFlow data reaching Kafka for 15 min
     "ProbingRepliesMissing",  # probing replies missing while probes are sent
+    "ProbingCaptureDrops",  # the agent's capture socket overflows (beyond the reference list)
     "BgpSessionDown",  # a BGP session down
     "BirdExporterSilent",  # BIRD exporter silent
 }

@@ -183,7 +183,8 @@ def test_link_layer_padding_and_snaplen():
     assert parse(packet + bytes(10)) == parse(packet)  # Ethernet padding after the IP length
     full = v4_error(11, 0, pad(quoted_udp4(full=True)), length_words=32, ext=TWO_LABELS)
     truncated = parse(full[:20 + 8 + 28])  # snaplen cut inside the quote: labels lost, reply kept
-    assert truncated.reply_mpls_labels == () and truncated.reply_size == len(full)
+    assert truncated.reply_mpls_labels == () and truncated.reply_size == 56  # what arrived
+    assert truncated.claimed_size == len(full)
 
 
 # -- IPv6 ----------------------------------------------------------------------------------------
@@ -436,3 +437,15 @@ def test_fast_writer_matches_generic_writer():
         v6_time_exceeded_udp(agent_id="agent-with-a-longer-name-ünïcode"),
     ):
         assert encode_reply(reply) == encode_message(layout, reply_values(reply))
+
+
+def test_mpls_label_stacks_are_capped():
+    from nxthdr.saimiris.reply import MAX_MPLS_LABELS
+
+    def stack(n: int) -> bytes:
+        return extension(mpls_object(*(mpls_entry(16 + i, 0, int(i == n - 1), 1) for i in range(n))))
+
+    for n, expect in ((MAX_MPLS_LABELS, MAX_MPLS_LABELS), (200, 0)):
+        packet = v4_error(11, 0, pad(quoted_udp4(full=True)), length_words=32, ext=stack(n))
+        reply = parse(packet)
+        assert reply is not None and len(reply.reply_mpls_labels) == expect, n

@@ -125,7 +125,9 @@ class Agent:
         self.metrics.callback_gauge("sender_queue_probes", "Probes waiting to be sent, by instance", ("instance",),
                                     lambda: [((n,), float(s.queued_probes)) for n, s in self.senders.items()])
         capture_counters = CaptureCounters(self.metrics)
-        self.captures = [Capture(iface, self.table, self.agent_id, capture_counters, self.output.deliver)
+        windows = {name: sender.window for name, sender in self.senders.items()}
+        self.captures = [Capture(iface, self.table, self.agent_id, capture_counters, self.output.deliver,
+                                 windows=windows)
                          for iface in sorted(set(self.interfaces.values()))]
         self.consumer = ProbeConsumer(kafka, agent_config.in_topics(cfg), agent_config.group_id(cfg), self.agent_id,
                                       self.table, self.senders, limits, self.measurements, self.sender_counters,

@@ -6,8 +6,12 @@ interface are captured too (the kernel then drops them; we already have them).
 `SOCK_DGRAM` packet sockets hand us the IP packet without its link layer. A
 classic BPF filter in the kernel keeps only incoming ICMP echo replies,
 destination unreachable and time exceeded (IPv4, and IPv6 without extension
-headers), plus IPv6 packets with extension headers for the parser to look at;
-everything else never wakes us. `SO_TIMESTAMPNS` gives the time the kernel
+headers), plus what the parser must judge itself: IPv4 ICMP with a header
+length below 20, IPv6 packets with extension headers the parser walks
+(hop-by-hop, routing, fragment, destination options); everything else never
+wakes us. `CAPTURED` states that definition once; the tests hold both the
+kernel filter and the parser to it. Packets the socket buffer had no room for
+are counted by the kernel (PACKET_STATISTICS) and exported. `SO_TIMESTAMPNS` gives the time the kernel
 received each packet, so the RTT does not include our own scheduling delays.
 
 One thread per interface reads, parses (`nxthdr.saimiris.reply`), keeps the
@@ -28,13 +32,15 @@ from typing import Callable
 from nxthdr.core import logs
 from nxthdr.core.metrics import Metrics
 from nxthdr.saimiris.agent.instances import InstanceTable
-from nxthdr.saimiris.reply import ReplyError, check_integrity, encode_reply, parse_reply
+from nxthdr.saimiris.reply import ReplyError, encode_reply, integrity_failure, parse_reply
 
 log = logging.getLogger("nxthdr.saimiris.agent.capture")
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
+PACKET_STATISTICS = 6
+_TPACKET_STATS = struct.Struct("@II")  # tp_packets, tp_drops (reset by each read)
 SO_ATTACH_FILTER = 26
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
@@ -42,7 +48,7 @@ _TIMESPEC = struct.Struct("@qq")
 
 # Classic BPF (linux/filter.h).
 _LD_W_ABS, _LD_B_ABS, _LD_B_IND, _LDX_B_MSH = 0x20, 0x30, 0x50, 0xB1
-_JEQ_K, _RET_K = 0x15, 0x06
+_JEQ_K, _JGE_K, _RET_K, _ALU_AND_K = 0x15, 0x35, 0x06, 0x54
 _SKF_AD_OFF = 0xFFFFF000
 _SKF_AD_PROTOCOL, _SKF_AD_PKTTYPE = 0, 4
 _PACKET_OUTGOING = 4
@@ -77,6 +83,9 @@ REPLY_FILTER = _assemble([
     (_JEQ_K, 0x0800, None, "v6"),
     (_LD_B_ABS, 9),                       # IPv4 protocol
     (_JEQ_K, 1, None, "drop"),
+    (_LD_B_ABS, 0),                       # version and header length
+    (_ALU_AND_K, 0x0F),
+    (_JGE_K, 5, None, "accept"),          # header length below 20: the parser counts it as malformed
     (_LDX_B_MSH, 0),                      # X = IPv4 header length
     (_LD_B_IND, 0),                       # ICMP type
     (_JEQ_K, 0, "accept", None),          # echo reply
@@ -93,6 +102,7 @@ REPLY_FILTER = _assemble([
     ("ext",),
     (_JEQ_K, 0, "accept", None),          # hop-by-hop, routing, destination options: the parser skips them
     (_JEQ_K, 43, "accept", None),
+    (_JEQ_K, 44, "accept", None),         # fragment: the parser keeps first fragments, counts the others
     (_JEQ_K, 60, "accept", "drop"),
     ("accept",),
     (_RET_K, 0x40000),
@@ -140,6 +150,21 @@ class CaptureCounters:
                                           ("interface",))
         self.replies = metrics.fast_counter("receiver_replies_total", "Replies produced, by interface and instance",
                                             ("interface", "instance"))
+        self.rejected = metrics.fast_counter(
+            "receiver_rejected_total", "Replies to our addresses that do not prove they answer one of our probes, "
+            "by reason (also counted as invalid)", ("interface", "reason"))
+        self.length_mismatch = metrics.fast_counter(
+            "receiver_length_mismatch_total", "Captured packets shorter than their IP header claims "
+            "(replySize records what arrived)", ("interface",))
+        self.kernel_drops = metrics.fast_counter(
+            "receiver_kernel_drops_total", "Packets the kernel dropped because the capture socket's buffer was "
+            "full (PACKET_STATISTICS)", ("interface",))
+
+
+# Unmatched replies tolerated per reply source and second before that source's packets are dropped unparsed
+# for the rest of the second: a forger cannot make us parse (and log) at line rate.
+UNMATCHED_PER_SOURCE = 100
+_SOURCE_TABLE_MAX = 4096
 
 
 class Capture:
@@ -147,7 +172,10 @@ class Capture:
 
     def __init__(self, interface: str, table: InstanceTable, agent_id: str, counters: CaptureCounters,
                  deliver: Callable[[list[bytes]], None], *, flush_interval: float = 0.05,
-                 flush_count: int = 512) -> None:
+                 flush_count: int = 512, windows: dict | None = None,
+                 unmatched_per_source: int = UNMATCHED_PER_SOURCE) -> None:
+        """windows: instance name -> SendWindow (when it sent); without one an instance's timestamps are
+        not checked (tests of the parser path only)."""
         self.interface = interface
         self.name = f"capture-{interface}"
         self.table = table
@@ -162,6 +190,9 @@ class Capture:
         self._errors = logs.RateLimited(log)
         self.last_error = ""
         self._label = (interface,)
+        self.windows = windows or {}
+        self.unmatched_per_source = unmatched_per_source
+        self._unmatched: dict[bytes, list[int]] = {}  # reply source -> [second, unmatched count]
 
     def open(self) -> None:
         if self.sock is None:
@@ -190,8 +221,16 @@ class Capture:
         counters = self.counters
         iface = self._label
         counters.received.inc(iface)
+        source = bytes(packet[12:16] if packet[:1] and packet[0] >> 4 == 4 else packet[8:24])
+        second = ts_ns // 1_000_000_000
+        seen = self._unmatched.get(source)
+        if seen is not None and seen[0] == second and seen[1] >= self.unmatched_per_source:
+            counters.invalid.inc(iface)
+            counters.rejected.inc((self.interface, "source_rate"))
+            return None
+        now_01ms = ts_ns // 100_000
         try:
-            reply = parse_reply(packet, now_01ms=ts_ns // 100_000, time_received_ns=ts_ns, agent_id=self.agent_id)
+            reply = parse_reply(packet, now_01ms=now_01ms, time_received_ns=ts_ns, agent_id=self.agent_id)
         except ReplyError as e:
             counters.error.inc(iface)
             self._errors.event("parse", logging.DEBUG, "malformed reply", interface=self.interface, error=str(e))
@@ -199,17 +238,55 @@ class Capture:
         if reply is None:
             counters.invalid.inc(iface)
             return None
+        if reply.reply_size < reply.claimed_size:
+            counters.length_mismatch.inc(iface)
         inst = self.table.owner(reply.probe_src_addr)
-        if inst is None or (inst.integrity_check and not check_integrity(reply, inst.instance_id)):
+        if inst is None:
             counters.invalid.inc(iface)
             return None
+        if inst.integrity_check:
+            reason = integrity_failure(reply, inst.instance_id)
+            window = self.windows.get(inst.name)
+            if reason is None and window is not None and not window.sent_at(now_01ms, reply.rtt):
+                reason = "timestamp"
+            if reason is not None:
+                counters.invalid.inc(iface)
+                counters.rejected.inc((self.interface, reason))
+                self._count_unmatched(source, second)
+                return None
         counters.replies.inc((self.interface, inst.name))
         return encode_reply(reply)
+
+    def _count_unmatched(self, source: bytes, second: int) -> None:
+        table = self._unmatched
+        seen = table.get(source)
+        if seen is None or seen[0] != second:
+            if len(table) >= _SOURCE_TABLE_MAX:  # a spoofed-source flood: forget, stay bounded
+                table.clear()
+            table[source] = [second, 1]
+        else:
+            seen[1] += 1
+
+    def _read_drops(self) -> None:
+        drops = self.kernel_drops()
+        if drops:
+            self.counters.kernel_drops.inc(self._label, drops)
+
+    def kernel_drops(self) -> int:
+        """Drops since the last call (PACKET_STATISTICS resets the kernel's counters on each read)."""
+        sock = self.sock
+        if sock is None:
+            return 0
+        try:
+            raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size)
+        except OSError:
+            return 0
+        return _TPACKET_STATS.unpack(raw[:_TPACKET_STATS.size])[1]
 
     def _run(self) -> None:
         sock = self.sock
         pending: list[bytes] = []
-        last_flush = time.monotonic()
+        last_flush = last_stats = time.monotonic()
         cmsg_space = socket.CMSG_SPACE(_TIMESPEC.size)
         recvmsg, handle = sock.recvmsg, self.handle
         while not self._stopping:
@@ -245,5 +322,9 @@ class Capture:
                 last_flush = now
             elif not pending:
                 last_flush = now
+            if now - last_stats >= 1.0:
+                last_stats = now
+                self._read_drops()
+        self._read_drops()
         if pending:
             self.deliver(pending)

@@ -98,6 +98,13 @@ def parse_header(value: bytes, record_key: bytes | None) -> Header:
     return Header(src, mid, end, cancel)
 
 
+# Probes one record may carry. The gateway and the client split at message_max_bytes (about 20,000 probes
+# per record); a record far above that is refused before decoding, so a small compressed record cannot make
+# the agent build millions of probes (48 bytes on the wire, several hundred in memory, each).
+MAX_PROBES_PER_RECORD = 100_000
+_MIN_PROBE_MESSAGE = 48  # framing, root pointer, one data word, one pointer, 16 address bytes
+
+
 def classify(key: bytes | None, value: bytes | None, headers, agent_id: str) -> Ignore | Cancel | Probes:
     """What a record means for `agent_id`. Raises MessageError (only) when it is addressed to us but broken."""
     raw = our_header(headers, agent_id)
@@ -106,6 +113,9 @@ def classify(key: bytes | None, value: bytes | None, headers, agent_id: str) -> 
     header = parse_header(raw, key)
     if header.cancel:
         return Cancel(header)
+    if value is not None and len(value) > MAX_PROBES_PER_RECORD * _MIN_PROBE_MESSAGE:
+        raise MessageError("probes", f"measurement {header.measurement_id}: record of {len(value)} bytes holds "
+                                     f"more than {MAX_PROBES_PER_RECORD} probes (split it)")
     try:
         probes = decode_probes(value or b"")
     except ProbeError as e:

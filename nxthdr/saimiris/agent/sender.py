@@ -28,6 +28,7 @@ from nxthdr.core.metrics import Metrics
 from nxthdr.saimiris.agent.config import InstanceConfig
 from nxthdr.saimiris.agent.instances import Source
 from nxthdr.saimiris.agent.ratelimit import RateLimiter
+from nxthdr.saimiris.agent.window import SendWindow
 from nxthdr.saimiris.probe import SENDABLE_PROTOCOLS, Probe, build_probe_packet
 
 log = logging.getLogger("nxthdr.saimiris.agent.sender")
@@ -96,6 +97,7 @@ class InstanceSender:
         self._thread: threading.Thread | None = None
         self.queued_probes = 0  # probes waiting or being sent (back-pressure)
         self._errors = logs.RateLimited(log)
+        self.window = SendWindow()  # when this instance sent: the capture checks reply timestamps against it
 
     # -- asyncio side ---------------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class InstanceSender:
         v4_sock, v6_sock = self.sockets.v4, self.sockets.v6
         limiter = self.limiter
         time_ns = time.time_ns
+        mark = self.window.mark
         mid = job.measurement_id
         if self.cancelled(mid):
             job.cancelled = True
@@ -186,7 +189,9 @@ class InstanceSender:
             dst = _inet(probe.dst_addr)
             sock = v4_sock if is4 else v6_sock
             for _ in range(packets):
-                packet = build_probe_packet(probe, src_addr, instance_id, time_ns() // 100_000)
+                now_01ms = time_ns() // 100_000
+                mark(now_01ms)
+                packet = build_probe_packet(probe, src_addr, instance_id, now_01ms)
                 if not dry:
                     try:
                         sock.sendto(packet, (dst, 0))

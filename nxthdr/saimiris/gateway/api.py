@@ -9,6 +9,7 @@ need `Authorization: Bearer <OIDC access token>` (or nothing, in dev mode).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from nxthdr.saimiris.gateway.agents import (
     BadAgentSecret,
 )
 from nxthdr.saimiris.gateway.auth import AgentKey, AuthUnavailable, TokenVerifier, Unauthorized
+from nxthdr.saimiris.gateway.db import DatabaseUnavailable
 from nxthdr.saimiris.gateway.prefixes import user_id, user_prefixes
 from nxthdr.saimiris.gateway.publisher import BrokerError, ProbePublisher
 from nxthdr.saimiris.gateway.store import (
@@ -43,6 +45,14 @@ from nxthdr.saimiris.gateway.store import (
 log = logging.getLogger("nxthdr.saimiris.gateway.api")
 
 SECRET_HEADER = "X-Agent-Secret"
+
+
+# A slow or stalled sender may hold a request (and its buffer) this long, no longer.
+BODY_TIMEOUT = 10.0
+
+
+class ClientAborted(Exception):
+    """The client went away before its request body arrived."""
 
 
 class ApiError(Exception):
@@ -78,6 +88,10 @@ class GatewayApi:
         self._known_users: set[str] = set()
         self.max_body_size = 0
         self._errors = logs.RateLimited(log)
+        self._cancel_locks: dict[str, asyncio.Lock] = {}
+        self.body_timeout = BODY_TIMEOUT
+        self.aborts = metrics.counter("http_client_aborts_total", "Requests the client abandoned before its body "
+                                      "arrived (not server errors), by route", ("route",))
         self.requests = metrics.counter("http_requests_total", "HTTP requests, by method, route and status",
                                         ("method", "route", "status"))
         self.rejected = metrics.counter("rejected_probes_total", "Probes of refused submissions, by reason",
@@ -123,9 +137,17 @@ class GatewayApi:
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
         try:
+            if any("\0" in key or "\0" in value for key, value in request.query.items()):
+                raise ApiError(400, "query parameters must not contain NUL characters")
             response = await handler(request)
         except ApiError as e:
             response = error(e.status, e.message, e.headers)
+        except ClientAborted:
+            self.aborts.labels(route).inc()
+            return error(400, "client aborted")  # nobody reads it; not counted as a request status
+        except DatabaseUnavailable:
+            self._errors.event("database", logging.WARNING, "database unavailable", route=route)
+            response = error(503, "the database is unavailable; retry later", {"Retry-After": "5"})
         except web.HTTPRequestEntityTooLarge:
             response = error(413, f"request body larger than {self.max_body_size} bytes")
         except web.HTTPException as e:
@@ -143,9 +165,15 @@ class GatewayApi:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    async def _body(request: web.Request) -> Any:
-        raw = await request.read()
+    async def _body(self, request: web.Request) -> Any:
+        if request.content_type != "application/json":
+            raise ApiError(415, f"request body: expected Content-Type application/json, got {request.content_type}")
+        try:
+            raw = await asyncio.wait_for(request.read(), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"request body not received within {self.body_timeout:g} s") from None
+        except ConnectionResetError:
+            raise ClientAborted() from None
         if not raw:
             raise ApiError(400, "request body: missing (expected JSON)")
         try:
@@ -431,6 +459,16 @@ class GatewayApi:
         sub = await self._user(request)
         self._no_query(request)
         mid = self._mid(request)
+        # Racing cancels of one measurement: one announces, the others then find it final (409).
+        lock = self._cancel_locks.setdefault(mid, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._cancel_locked(mid, sub)
+        finally:
+            if not lock.locked() and self._cancel_locks.get(mid) is lock:
+                del self._cancel_locks[mid]
+
+    async def _cancel_locked(self, mid: str, sub: str) -> web.Response:
         try:
             targets = await self.store.cancellable_targets(mid, sub)
         except NotFound as e:

@@ -125,6 +125,8 @@ class Gateway:
         self.metrics_server = MetricsServer(self.metrics, cfg["metrics"]["address"])
         self.metrics.add_health("http-api", lambda: (self.server.bound_port is not None,
                                                      f"{len(self.registry)} agents registered"))
+        self.metrics.add_health("database", lambda: (getattr(self.db, "available", True),
+                                                     getattr(self.db, "last_error", "") or "reachable"))
         self.supervisor = Supervisor([self.metrics_server, self.database, self.publisher, self.server])
 
     async def run(self, install_signals: bool = True) -> None:

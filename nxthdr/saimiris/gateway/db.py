@@ -29,6 +29,10 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Sequence
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached now (down, restarting, connection lost): the API answers 503."""
+
+
 class DatabaseError(Exception):
     """The database cannot be used (connection, schema version)."""
 
@@ -296,6 +300,7 @@ class PostgresDatabase(Database):
         self.password = password
         self.pool_size = pool_size
         self._pool = None
+        self.available, self.last_error = True, ""  # the last transaction's outcome, for /health
 
     async def start(self) -> None:
         if self._pool is not None:
@@ -320,9 +325,20 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[Tx]:
         if self._pool is None:
             raise DatabaseError("database is not open")
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                yield _PgTx(conn)
+        import asyncpg
+
+        # What a PostgreSQL that is down, restarting or gone mid-query raises; the pool reconnects on the
+        # next acquire, so recovery needs nothing from us.
+        lost = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
+                asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError)
+        try:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    yield _PgTx(conn)
+        except lost as e:
+            self.available, self.last_error = False, f"{type(e).__name__}: {e}"
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {type(e).__name__}") from None
+        self.available, self.last_error = True, ""
 
     async def _lock_for_migration(self, tx: Tx) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock($1)", self._MIGRATION_LOCK)

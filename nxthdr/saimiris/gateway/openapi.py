@@ -27,12 +27,16 @@ def _errors(*codes: int) -> dict:
         403: "Forbidden (source address outside the user's prefix, user id collision)",
         404: "Not found",
         409: "Conflict",
+        408: "Request body not received in time",
         413: "Request body too large",
+        415: "Request body is not application/json",
         429: "Daily probe limit exceeded",
         500: "The broker did not take the records; nothing was counted",
         503: "The identity provider's keys cannot be fetched",
     }
-    return {str(c): _json(ERROR, text[c]) for c in codes}
+    if 413 in codes:  # every route that reads a body
+        codes = (*codes, 408, 415)
+    return {str(c): _json(ERROR, text[c]) for c in sorted(set(codes))}
 
 
 def _ref(name: str) -> dict:

@@ -50,7 +50,7 @@ class Lab:
         for r in (self.r1, self.r2):
             r.sysctl("net.ipv4.ip_forward", "1")
             r.sysctl("net.ipv6.conf.all.forwarding", "1")
-        self.agent_if, _ = t.link(self.agent, ["10.0.1.2/24", "fd00:1::2/64"], self.r1, ["10.0.1.1/24", "fd00:1::1/64"])
+        self.agent_if, self.r1_agent_if = t.link(self.agent, ["10.0.1.2/24", "fd00:1::2/64"], self.r1, ["10.0.1.1/24", "fd00:1::1/64"])
         t.link(self.r1, ["10.0.2.1/24", "fd00:2::1/64"], self.r2, ["10.0.2.2/24", "fd00:2::2/64"])
         _, self.target_if = t.link(self.r2, ["10.0.3.1/24", "fd00:3::1/64"], self.target,
                                    ["10.0.3.2/24", "fd00:3::2/64"])

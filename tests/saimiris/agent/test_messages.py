@@ -37,6 +37,18 @@ def test_the_gateways_records_are_understood():
     assert isinstance(d, Cancel) and d.header.measurement_id == "m1"
 
 
+def test_a_record_of_too_many_probes_is_refused_before_decoding():
+    # 381 KB of gzip held a million probes (issue 16): the decompressed value is refused by its size.
+    from nxthdr.saimiris.agent.messages import MAX_PROBES_PER_RECORD
+
+    headers = [("me", header_value("2001:db8::5", "m1", False))]
+    one = encode_probes(PROBES[:1])
+    with pytest.raises(MessageError, match=f"more than {MAX_PROBES_PER_RECORD} probes"):
+        classify(b"m1", one * (MAX_PROBES_PER_RECORD + 1), headers, "me")
+    d = classify(b"m1", one * 1000, headers, "me")
+    assert isinstance(d, Probes) and len(d.probes) == 1000
+
+
 @pytest.mark.parametrize("header, message", [
     (b"{", "header value: not JSON"),
     (b"\xff", "header value: not UTF-8"),

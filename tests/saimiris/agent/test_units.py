@@ -30,8 +30,9 @@ def cfg(instances, **over):
 
 def test_instance_defaults_are_the_reference_ones():
     (inst,) = agent_config.instances(cfg([]))
+    # integrity_check departs from the reference (off there): replies must prove themselves by default.
     assert (inst.batch_size, inst.instance_id, inst.packets, inst.probing_rate, inst.rate_limiting_method,
-            inst.dry_run, inst.integrity_check, inst.min_ttl, inst.max_ttl) == (100, 0, 1, 100, "auto", False, False,
+            inst.dry_run, inst.integrity_check, inst.min_ttl, inst.max_ttl) == (100, 0, 1, 100, "auto", False, True,
                                                                                None, None)
     c = cfg([])
     assert c["kafka"]["message_max_bytes"] == 990000 and c["kafka"]["out_batch_wait_time"] == 1000

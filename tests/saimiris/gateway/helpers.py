@@ -84,6 +84,7 @@ class Client:
         kw: dict = {"headers": headers or {}, "params": params}
         if raw is not None:
             kw["data"] = raw
+            kw["headers"] = {"Content-Type": "application/json", **kw["headers"]}
         elif body is not None:
             kw["json"] = body
         async with self.session.request(method, self.base + path, **kw) as resp:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import uuid
 
@@ -180,5 +182,20 @@ def test_usage_is_per_utc_day(db_url):
             # A refund goes back to the day the probes were reserved on.
             await report(c, "a1", mid, 4, True)
             assert (await c.call("GET", "/api/user/me"))[1]["used"] == 10
+
+    run(scenario())
+
+
+def test_racing_cancels_publish_one_cancel_record(db_url):
+    async def scenario():
+        async with running(gateway_config(db_url)) as c:
+            targets = await two_agents(c)
+            mid = (await c.submit(targets, probes(10)))[1]["id"]
+            before = [s for s in c.gw.publisher.sent if s[0] == "cancel"]
+            results = await asyncio.gather(*(c.call("POST", f"/api/measurement/{mid}/cancel") for _ in range(8)))
+            statuses = sorted(s for s, _ in results)
+            assert statuses == [200] + [409] * 7, statuses
+            cancels = [s for s in c.gw.publisher.sent if s[0] == "cancel"]
+            assert len(cancels) - len(before) == 1
 
     run(scenario())
