@@ -1,0 +1,29 @@
+"""Flake-level contracts that can be checked without Nix's flake evaluator."""
+
+from __future__ import annotations
+
+import re
+
+from tests.nix.nixeval import ROOT
+
+FLAKE = (ROOT / "flake.nix").read_text()
+
+
+def test_default_module_and_vm_tests_never_set_nixpkgs_options():
+    # runNixOSTest sets node.pkgs: every nixpkgs.* option is read-only in test
+    # nodes and nixpkgs.overlays is types.unique (nixpkgs
+    # nixos/lib/testing/nodes.nix, nixos/modules/misc/nixpkgs/read-only.nix).
+    assert re.search(r"^\s*default = \./modules;", FLAKE, re.M), "nixosModules.default must be ./modules alone"
+    for path in [*(ROOT / "modules").rglob("*.nix"), *(ROOT / "nix" / "tests").rglob("*.nix")]:
+        assert not re.search(r"\bnixpkgs\.(overlays|config|pkgs)\b", path.read_text()), path
+
+
+def test_no_nixfmt_check_in_checks():
+    # nixfmt never ran over this tree: a check that fails for every user is not kept.
+    assert "nixfmt --check" not in FLAKE
+    assert "formatter = forAllSystems (pkgs: pkgs.nixfmt-tree);" in FLAKE
+
+
+def test_demo_app_only_where_chdb_exists():
+    # nix/chdb-core.nix installs an x86_64 wheel only.
+    assert 'apps = lib.genAttrs [ "x86_64-linux" ]' in FLAKE
