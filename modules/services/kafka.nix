@@ -20,7 +20,7 @@ let
     {
       options = {
         passwordFile = lib.mkOption {
-          type = lib.types.path;
+          type = lib.types.str;
           description = "File holding the user's SCRAM password (read on the host at start, never stored in Nix).";
         };
         consume = lib.mkOption {
@@ -100,7 +100,7 @@ in
     enable = lib.mkEnableOption "the nxthdr Kafka broker (Apache Kafka in KRaft mode)";
 
     clusterId = lib.mkOption {
-      type = lib.types.str;
+      type = (import ./lib.nix { inherit lib; }).kraftClusterId;
       example = "ak2fIHr4S8WWarOF_ODD0g";
       description = "KRaft cluster id (`kafka-storage.sh random-uuid`); log dirs are formatted with it once.";
     };

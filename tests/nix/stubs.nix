@@ -66,7 +66,9 @@ in
   inherit pkgs;
 
   # The NixOS options our modules and roles set, as in nixpkgs 26.05.
-  module = {
+  module =
+   { config, ... }:
+   {
     options = {
       assertions = mkOption {
         type = types.listOf types.unspecified;
@@ -112,6 +114,17 @@ in
       services.openssh = stub;
       services.alloy = stub;
     };
+    # The upstream assertion of nixpkgs' headscale module
+    # (nixos/modules/services/networking/headscale.nix): override_local_dns
+    # defaults to true and then requires global nameservers.
+    config.assertions =
+      let
+        dns = config.services.headscale.settings.dns or { };
+      in
+      lib.optional (config.services.headscale.enable or false) {
+        assertion = (dns.override_local_dns or true) -> (dns.nameservers.global or [ ]) != [ ];
+        message = "services.headscale.settings.dns.nameservers.global must be set when services.headscale.settings.dns.override_local_dns is true";
+      };
     # Defaults of the nixpkgs options our modules read.
     config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;
     config.services.bird.package = lib.mkDefault pkgs.bird3;
