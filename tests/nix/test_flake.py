@@ -27,3 +27,11 @@ def test_no_nixfmt_check_in_checks():
 def test_demo_app_only_where_chdb_exists():
     # nix/chdb-core.nix installs an x86_64 wheel only.
     assert 'apps = lib.genAttrs [ "x86_64-linux" ]' in FLAKE
+
+
+def test_core_observability_gives_caddy_real_hashes_and_waits_for_it():
+    nix = (ROOT / "nix" / "tests" / "core-observability.nix").read_text()
+    assert 'caddy-env = "";' not in nix and "$2b$10$" in nix
+    script = (ROOT / "tests" / "scenarios" / "vm" / "core_observability.py").read_text()
+    for unit in ("caddy.service", "headscale.service", "nxthdr-kafka-setup.service", "nxthdr-clickhouse-migrate.service"):
+        assert f'"{unit}"' in script
