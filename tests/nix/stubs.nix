@@ -3,7 +3,15 @@
 # attribute sets recursively, lists concatenated) and a `pkgs` whose
 # derivations are plain attribute sets recording their content, so the tests
 # can read every rendered file and command line. Nothing is built.
-{ lib }:
+{
+  lib,
+  # Evaluate as a node of pkgs.testers.runNixOSTest: node.pkgs is set, which
+  # makes nixpkgs.* read-only (nixpkgs nixos/lib/testing/nodes.nix and
+  # nixos/modules/misc/nixpkgs/read-only.nix, read at NixOS/nixpkgs master,
+  # Dec 2026: nixpkgs.overlays is `types.unique` with a message naming
+  # node.pkgs, and is defined from the given pkgs).
+  testNode ? false,
+}:
 let
   inherit (lib) types mkOption;
 
@@ -101,7 +109,22 @@ in
       fileSystems = stub;
       boot.loader = stub;
       boot.initrd = stub;
-      nixpkgs = stub;
+      nixpkgs =
+        if testNode then
+          {
+            overlays = mkOption {
+              type = types.unique {
+                message = "nixpkgs.overlays is set to read-only (node.pkgs is set in this test)";
+              } types.unspecified;
+            };
+            hostPlatform = mkOption {
+              type = types.unique {
+                message = "nixpkgs.hostPlatform is set to read-only (node.pkgs is set in this test)";
+              } types.unspecified;
+            };
+          }
+        else
+          stub;
       services.postgresql = stub;
       services.clickhouse = stub;
       services.apache-kafka = stub;
@@ -125,6 +148,11 @@ in
         assertion = (dns.override_local_dns or true) -> (dns.nameservers.global or [ ]) != [ ];
         message = "services.headscale.settings.dns.nameservers.global must be set when services.headscale.settings.dns.override_local_dns is true";
       };
+    # read-only.nix defines them from node.pkgs.
+    config.nixpkgs = lib.mkIf testNode {
+      overlays = [ ];
+      hostPlatform = "x86_64-linux";
+    };
     # Defaults of the nixpkgs options our modules read.
     config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;
     config.services.bird.package = lib.mkDefault pkgs.bird3;

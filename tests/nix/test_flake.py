@@ -35,3 +35,20 @@ def test_core_observability_gives_caddy_real_hashes_and_waits_for_it():
     script = (ROOT / "tests" / "scenarios" / "vm" / "core_observability.py").read_text()
     for unit in ("caddy.service", "headscale.service", "nxthdr-kafka-setup.service", "nxthdr-clickhouse-migrate.service"):
         assert f'"{unit}"' in script
+
+
+def _vm_node(extra: str = "[ ]") -> object:
+    from tests.nix.nixeval import lib_path, nix_eval_json
+    return nix_eval_json(ROOT / "tests" / "nix" / "vmnode.nix", libPath=str(lib_path()), extra=extra)
+
+
+def test_vm_test_node_evaluates_with_the_default_module():
+    out = _vm_node("[ { services.nxthdr.risotto.enable = true; } ]")
+    assert out["overlays"] == 0 and "risotto" in out["units"]
+
+
+def test_vm_test_node_refuses_a_module_setting_nixpkgs_overlays():
+    # What the flake's default module did before (issue 12, defect 1).
+    import pytest
+    with pytest.raises(AssertionError, match="nixpkgs.overlays is set to read-only"):
+        _vm_node("[ { nixpkgs.overlays = [ (final: prev: { }) ]; } ]")
