@@ -7,9 +7,10 @@
   lib,
   # Evaluate as a node of pkgs.testers.runNixOSTest: node.pkgs is set, which
   # makes nixpkgs.* read-only (nixpkgs nixos/lib/testing/nodes.nix and
-  # nixos/modules/misc/nixpkgs/read-only.nix, read at NixOS/nixpkgs master,
-  # Dec 2026: nixpkgs.overlays is `types.unique` with a message naming
-  # node.pkgs, and is defined from the given pkgs).
+  # nixos/modules/misc/nixpkgs/read-only.nix: nixpkgs.overlays is
+  # `types.unique` and defined from the given pkgs). Written from the facts
+  # in issue 12 / spec nix.md; not yet checked against a pinned nixpkgs
+  # revision (the per-module stand-ins with revisions are still to do).
   testNode ? false,
 }:
 let
@@ -138,7 +139,8 @@ in
       services.alloy = stub;
     };
     # The upstream assertion of nixpkgs' headscale module
-    # (nixos/modules/services/networking/headscale.nix): override_local_dns
+    # (nixos/modules/services/networking/headscale.nix, as issue 12 and spec
+    # nix.md state it; revision not yet recorded): override_local_dns
     # defaults to true and then requires global nameservers.
     config.assertions =
       let
