@@ -44,6 +44,9 @@ in
     networking.hostName = cfg.hostName;
     networking.domain = platform.domain;
     networking.useDHCP = false;
+    # DHCP is off: resolvers from the inventory (agents, remote write, Alloy
+    # and ACME all resolve names).
+    networking.nameservers = platform.nameservers;
     networking.interfaces.${host.interface}.ipv6.addresses = [
       {
         address = host.public_address;
@@ -54,6 +57,19 @@ in
       address = host.gateway;
       inherit (host) interface;
     };
+
+    # Password login is off: the operators' keys are the way in.
+    users.users.root.openssh.authorizedKeys.keys = platform.admin_ssh_keys;
+    assertions = [
+      {
+        assertion = platform.nameservers != [ ];
+        message = "hosts/inventory.toml: platform.nameservers must not be empty (DHCP is off).";
+      }
+      {
+        assertion = platform.admin_ssh_keys != [ ];
+        message = "hosts/inventory.toml: platform.admin_ssh_keys must not be empty (no password login).";
+      }
+    ];
 
     services.openssh = {
       enable = true;

@@ -41,6 +41,7 @@ let
     grafana = 3000;
     loki = 3100;
     headscale = 8085;
+    headscaleMetrics = 9098;
     kafkaJmx = 7071;
   };
 
@@ -78,8 +79,9 @@ in
       description = "Directory of Grafana dashboards (JSON) provisioned read-only.";
     };
     kafkaClusterId = lib.mkOption {
-      type = lib.types.str;
-      default = "bnh0aGRyLWthZmthLTAx";
+      type = (import ../services/lib.nix { inherit lib; }).kraftClusterId;
+      # kafka-storage.sh random-uuid: base64url of 16 bytes.
+      default = "bnh0aGRyLWthZmthLTAxAA";
       description = "KRaft cluster id of the platform's broker.";
     };
     wireguardKeyFile = lib.mkOption {
@@ -270,9 +272,14 @@ in
         "grafana.${domain}".extraConfig = "reverse_proxy ${local ports.grafana}";
         "headscale.${domain}".extraConfig = "reverse_proxy 127.0.0.1:${toString ports.headscale}";
         "prometheus.${domain}".extraConfig = ''
-          basic_auth {
-          ${pushUsers}  }
-          reverse_proxy ${loopback4 ports.prometheus}
+          # Only remote write is public; the rest of the API is not proxied.
+          @write path /api/v1/write
+          handle @write {
+            basic_auth {
+            ${pushUsers}    }
+            reverse_proxy ${loopback4 ports.prometheus}
+          }
+          respond 404
         '';
         "loki.${domain}".extraConfig = ''
           basic_auth {
@@ -289,8 +296,9 @@ in
     networking.firewall.allowedTCPPorts = [
       80
       443
-      179
     ];
+    # BGP with the IXP hosts, on the tunnel only.
+    networking.firewall.interfaces.wg-ixp.allowedTCPPorts = [ 179 ];
 
     services.headscale = {
       enable = true;
@@ -301,6 +309,12 @@ in
         server_url = "https://headscale.${domain}";
         # Must differ from the server_url domain.
         dns.base_domain = "ts.${domain}";
+        # override_local_dns defaults to true, and nixpkgs' headscale module
+        # (nixos/modules/services/networking/headscale.nix) then asserts
+        # that the global nameservers are non-empty.
+        dns.nameservers.global = inv.platform.nameservers;
+        # Off Prometheus's 9090 (headscale's default metrics address).
+        metrics_listen_addr = "127.0.0.1:${toString ports.headscaleMetrics}";
       };
     };
 

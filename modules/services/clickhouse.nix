@@ -108,7 +108,8 @@ in
         description = "Name of the user (the data source's `username`).";
       };
       environmentFile = lib.mkOption {
-        type = lib.types.str;
+        type = lib.types.nullOr lib.types.str;
+        default = null;
         example = "/run/secrets/grafana-clickhouse-env";
         description = ''
           File with the line `GRAFANA_CLICKHOUSE_PASSWORD=...`, given to
@@ -187,11 +188,15 @@ in
         </users>
       </clickhouse>
     '';
-    systemd.services.clickhouse = lib.mkIf cfg.grafanaUser.enable {
+    systemd.services.clickhouse = lib.mkIf (cfg.grafanaUser.enable && cfg.grafanaUser.environmentFile != null) {
       serviceConfig.EnvironmentFile = [ cfg.grafanaUser.environmentFile ];
     };
 
     assertions = [
+      {
+        assertion = cfg.grafanaUser.enable -> cfg.grafanaUser.environmentFile != null;
+        message = "services.nxthdr.clickhouse.grafanaUser.environmentFile must be set (GRAFANA_CLICKHOUSE_PASSWORD=...).";
+      }
       {
         assertion = cfg.grafanaUser.enable -> cfg.readOnlyUser.enable;
         message = "services.nxthdr.clickhouse.grafanaUser uses the read-only profile: keep readOnlyUser enabled.";
@@ -207,9 +212,11 @@ in
       description = "nxthdr ClickHouse schema migration";
       wantedBy = [ "multi-user.target" ];
       requires = [ "clickhouse.service" ];
+      # The Kafka tables read topics the setup unit creates.
       after = [
         "clickhouse.service"
         "apache-kafka.service"
+        "nxthdr-kafka-setup.service"
       ];
       restartTriggers = [ migrateConfig ];
       serviceConfig = (import ./lib.nix { inherit lib; }).hardening // {

@@ -20,7 +20,7 @@ let
     {
       options = {
         passwordFile = lib.mkOption {
-          type = lib.types.path;
+          type = lib.types.str;
           description = "File holding the user's SCRAM password (read on the host at start, never stored in Nix).";
         };
         consume = lib.mkOption {
@@ -83,7 +83,17 @@ let
     ${lib.concatStrings (
       lib.mapAttrsToList (user: u: ''
         # The password goes through a private file, not the command line.
-        printf 'SCRAM-SHA-512=[password=%s]\n' "$(cat "$CREDENTIALS_DIRECTORY/user-${user}")" \
+        # kafka-configs parses SCRAM-SHA-512=[password=...] itself: `,` `]`
+        # and `=` would cut the value, so such a password is refused here
+        # rather than stored truncated.
+        pw="$(cat "$CREDENTIALS_DIRECTORY/user-${user}")"
+        case "$pw" in
+          *,* | *]* | *=* | "")
+            echo "nxthdr-kafka-setup: the password of ${user} is empty or contains , ] or =, which kafka-configs cannot take" >&2
+            exit 1
+            ;;
+        esac
+        printf 'SCRAM-SHA-512=[password=%s]\n' "$pw" \
           > "$RUNTIME_DIRECTORY/scram.properties"
         ${kafka}/bin/kafka-configs.sh --bootstrap-server ${bootstrap} --alter \
           --entity-type users --entity-name '${user}' --add-config-file "$RUNTIME_DIRECTORY/scram.properties"
@@ -100,7 +110,7 @@ in
     enable = lib.mkEnableOption "the nxthdr Kafka broker (Apache Kafka in KRaft mode)";
 
     clusterId = lib.mkOption {
-      type = lib.types.str;
+      type = (import ./lib.nix { inherit lib; }).kraftClusterId;
       example = "ak2fIHr4S8WWarOF_ODD0g";
       description = "KRaft cluster id (`kafka-storage.sh random-uuid`); log dirs are formatted with it once.";
     };
@@ -238,8 +248,13 @@ in
       requires = [ "apache-kafka.service" ];
       after = [ "apache-kafka.service" ];
       restartTriggers = [ setupScript ];
+      # A slow first broker start must not fail the setup for good.
+      startLimitIntervalSec = 600;
+      startLimitBurst = 10;
       serviceConfig = {
         Type = "oneshot";
+        Restart = "on-failure";
+        RestartSec = 15;
         RemainAfterExit = true;
         ExecStart = setupScript;
         DynamicUser = true;

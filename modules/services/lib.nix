@@ -51,7 +51,9 @@ rec {
   saslPasswordFileOption =
     program:
     lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      # A string, not types.path: a path literal would be copied into the
+      # world-readable store.
+      type = lib.types.nullOr lib.types.str;
       default = null;
       example = "/run/secrets/${program}-kafka-password";
       description = ''
@@ -60,6 +62,11 @@ rec {
         at it; the file itself stays outside the Nix store (sops-nix, agenix).
       '';
     };
+
+  # A KRaft cluster id as `kafka-storage.sh random-uuid` prints it: base64url
+  # (no padding) of 16 bytes, i.e. 22 characters whose last one carries only
+  # 2 significant bits (one of A Q g w).
+  kraftClusterId = lib.types.strMatching "[A-Za-z0-9_-]{21}[AQgw]";
 
   credentialPath = unit: name: "/run/credentials/${unit}.service/${name}";
 

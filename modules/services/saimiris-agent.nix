@@ -77,13 +77,13 @@ in
     };
 
     agentKeyFile = lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      type = lib.types.nullOr lib.types.str;
       default = null;
       description = "File holding the gateway's shared agent key (`gateway.agent_key_file`).";
     };
 
     agentSecretFile = lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      type = lib.types.nullOr lib.types.str;
       default = null;
       description = "File holding this agent's secret, registered with the gateway (`gateway.agent_secret_file`).";
     };

@@ -85,14 +85,14 @@ in
     };
 
     agentKeyFile = lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      type = lib.types.nullOr lib.types.str;
       default = null;
       example = "/run/secrets/saimiris-agent-key";
       description = "File holding the shared bearer key of the agent API (`auth.agent_key_file`).";
     };
 
     databasePasswordFile = lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      type = lib.types.nullOr lib.types.str;
       default = null;
       description = "File holding the PostgreSQL password, for a remote database (`database.password_file`).";
     };
@@ -163,7 +163,11 @@ in
             }
           ];
         };
-        systemd.services.saimiris-gateway.requires = [ "postgresql.service" ];
+        # nixpkgs 26.05 runs ensureDatabases/ensureUsers in
+        # postgresql-setup.service (nixos/modules/services/databases/postgresql.nix),
+        # not in postgresql.service's ExecStartPost any more.
+        systemd.services.saimiris-gateway.requires = [ "postgresql-setup.service" ];
+        systemd.services.saimiris-gateway.after = [ "postgresql-setup.service" ];
       })
     ]
   );

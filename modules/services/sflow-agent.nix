@@ -13,7 +13,7 @@ let
 
   # pmacct's key: value configuration.
   configFile = pkgs.writeText "pmacctd-sfprobe.conf" (
-    lib.concatStrings (lib.mapAttrsToList (key: value: "${key}: ${toString value}\n") cfg.settings)
+    lib.concatStrings (lib.mapAttrsToList (key: value: "${key}: ${if lib.isBool value then lib.boolToString value else toString value}\n") cfg.settings)
   );
 in
 {

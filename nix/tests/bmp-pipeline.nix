@@ -50,7 +50,7 @@ pkgs.testers.runNixOSTest {
       environment.systemPackages = [ pkgs.curl ];
       services.nxthdr.kafka = {
         enable = true;
-        clusterId = "bnh0aGRyLXZtLWJtcC10ZXN0";
+        clusterId = "bnh0aGRyLXZtLWJtcC1waQ"; # base64url of 16 bytes
       };
       services.nxthdr.clickhouse.enable = true;
       services.nxthdr.risotto = {

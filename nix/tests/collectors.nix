@@ -15,7 +15,7 @@ pkgs.testers.runNixOSTest {
       ];
       services.nxthdr.kafka = {
         enable = true;
-        clusterId = "bnh0aGRyLXZtLXRlc3Q";
+        clusterId = "bnh0aGRyLXZtLWNvbGxlYw"; # base64url of 16 bytes
       };
       services.nxthdr.risotto = {
         enable = true;

@@ -14,12 +14,17 @@ let
   observability = ../../modules/observability;
   secretsDir = "/etc/nxthdr-test/secrets";
   vlts = lib.attrNames (lib.filterAttrs (_: h: h.role == "vlt") hosts.inventory.hosts);
+  edges = lib.attrNames (lib.filterAttrs (_: h: h.role != "core") hosts.inventory.hosts);
+  # bcrypt of "vm-test-push-password" (cost 10): basic_auth needs a real
+  # hash, an empty one makes caddy.service fail. Single quotes: systemd
+  # takes the value literally.
+  pushHash = "$2b$10$YUtPCrz6MqXyAS0o2brF3uCcWMtrS/23WDFYYr/RnwpO27Jdh6/BG";
   # Test-only values: in the store is fine here, never in a real deployment.
   secrets = {
     grafana-secret-key = "vm-test-grafana-secret-key";
     grafana-admin-password = "vm-test-admin-password";
     grafana-clickhouse-env = "GRAFANA_CLICKHOUSE_PASSWORD=vm-test-clickhouse-password";
-    caddy-env = "";
+    caddy-env = lib.concatMapStrings (n: "PUSH_HASH_${n}='${pushHash}'\n") edges;
     alertmanager-env = "";
     saimiris-agent-key = "vm-test-agent-key";
     # base64 of 32 bytes: a syntactically valid WireGuard private key.

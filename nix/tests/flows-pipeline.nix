@@ -35,7 +35,7 @@ pkgs.testers.runNixOSTest {
       virtualisation.cores = 2;
       services.nxthdr.kafka = {
         enable = true;
-        clusterId = "bnh0aGRyLXZtLWZsb3dzLXQ";
+        clusterId = "bnh0aGRyLXZtLWZsb3dzIQ"; # base64url of 16 bytes
       };
       services.nxthdr.clickhouse.enable = true;
       services.nxthdr.pesto = {

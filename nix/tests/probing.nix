@@ -61,7 +61,7 @@ pkgs.testers.runNixOSTest {
       ];
       services.nxthdr.kafka = {
         enable = true;
-        clusterId = "bnh0aGRyLXZtLXByb2JpbmcA";
+        clusterId = "bnh0aGRyLXZtLXByb2Jpbg"; # base64url of 16 bytes
         external = {
           enable = true;
           advertisedHost = "core";

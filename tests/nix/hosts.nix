@@ -40,6 +40,9 @@ let
       caddy = cfg.services.caddy.virtualHosts or { };
       routes = cfg.networking.interfaces.lo.ipv6.routes or [ ];
       sysctl = cfg.boot.kernel.sysctl;
+      nameservers = cfg.networking.nameservers;
+      rootKeys = cfg.users.users.root.openssh.authorizedKeys.keys or [ ];
+      headscale = cfg.services.headscale.settings or { };
       kafkaUsers = lib.attrNames (cfg.services.nxthdr.kafka.users or { });
     };
 in

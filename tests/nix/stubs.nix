@@ -3,7 +3,16 @@
 # attribute sets recursively, lists concatenated) and a `pkgs` whose
 # derivations are plain attribute sets recording their content, so the tests
 # can read every rendered file and command line. Nothing is built.
-{ lib }:
+{
+  lib,
+  # Evaluate as a node of pkgs.testers.runNixOSTest: node.pkgs is set, which
+  # makes nixpkgs.* read-only (nixpkgs nixos/lib/testing/nodes.nix and
+  # nixos/modules/misc/nixpkgs/read-only.nix: nixpkgs.overlays is
+  # `types.unique` and defined from the given pkgs). Written from the facts
+  # in issue 12 / spec nix.md; not yet checked against a pinned nixpkgs
+  # revision (the per-module stand-ins with revisions are still to do).
+  testNode ? false,
+}:
 let
   inherit (lib) types mkOption;
 
@@ -66,7 +75,9 @@ in
   inherit pkgs;
 
   # The NixOS options our modules and roles set, as in nixpkgs 26.05.
-  module = {
+  module =
+   { config, ... }:
+   {
     options = {
       assertions = mkOption {
         type = types.listOf types.unspecified;
@@ -99,7 +110,22 @@ in
       fileSystems = stub;
       boot.loader = stub;
       boot.initrd = stub;
-      nixpkgs = stub;
+      nixpkgs =
+        if testNode then
+          {
+            overlays = mkOption {
+              type = types.unique {
+                message = "nixpkgs.overlays is set to read-only (node.pkgs is set in this test)";
+              } types.unspecified;
+            };
+            hostPlatform = mkOption {
+              type = types.unique {
+                message = "nixpkgs.hostPlatform is set to read-only (node.pkgs is set in this test)";
+              } types.unspecified;
+            };
+          }
+        else
+          stub;
       services.postgresql = stub;
       services.clickhouse = stub;
       services.apache-kafka = stub;
@@ -111,6 +137,23 @@ in
       services.headscale = stub;
       services.openssh = stub;
       services.alloy = stub;
+    };
+    # The upstream assertion of nixpkgs' headscale module
+    # (nixos/modules/services/networking/headscale.nix, as issue 12 and spec
+    # nix.md state it; revision not yet recorded): override_local_dns
+    # defaults to true and then requires global nameservers.
+    config.assertions =
+      let
+        dns = config.services.headscale.settings.dns or { };
+      in
+      lib.optional (config.services.headscale.enable or false) {
+        assertion = (dns.override_local_dns or true) -> (dns.nameservers.global or [ ]) != [ ];
+        message = "services.headscale.settings.dns.nameservers.global must be set when services.headscale.settings.dns.override_local_dns is true";
+      };
+    # read-only.nix defines them from node.pkgs.
+    config.nixpkgs = lib.mkIf testNode {
+      overlays = [ ];
+      hostPlatform = "x86_64-linux";
     };
     # Defaults of the nixpkgs options our modules read.
     config.services.apache-kafka.package = lib.mkDefault pkgs.apacheKafka;

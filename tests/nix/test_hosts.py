@@ -238,3 +238,63 @@ def test_no_secret_file_content_is_rendered():
     for key in ("auth_sasl_password\"", "agent_key\"", "agent_secret\""):
         assert key not in dump, key
     assert "privateKey\"" not in dump
+
+
+# Issue 12, defects 2, 4, 5, 6, 12: what a real nixos-rebuild would meet.
+
+def test_every_host_has_resolvers_and_admin_keys_from_the_inventory():
+    platform = _inventory()["platform"]
+    for name, h in _hosts()["hosts"].items():
+        assert h["nameservers"] == platform["nameservers"] != [], name
+        assert h["rootKeys"] == platform["admin_ssh_keys"] != [], name
+
+
+def test_admin_keys_are_valid_openssh_keys():
+    import base64
+    import struct
+    for line in _inventory()["platform"]["admin_ssh_keys"]:
+        kind, body = line.split()[:2]
+        blob = base64.b64decode(body, validate=True)
+        (n,) = struct.unpack(">I", blob[:4])
+        assert blob[4:4 + n].decode() == kind
+        if kind == "ssh-ed25519":
+            (m,) = struct.unpack(">I", blob[4 + n:8 + n])
+            assert m == 32 and len(blob) == 8 + n + m
+
+
+@pytest.mark.parametrize("key", ["nameservers", "admin_ssh_keys"])
+def test_schema_refuses_an_inventory_without(key):
+    schema = json.loads(schema_path("inventory.schema.json").read_text())
+    inv = _inventory()
+    inv["platform"][key] = []
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(inv, schema)
+
+
+def test_headscale_has_global_nameservers_and_metrics_off_9090():
+    core = _hosts()["hosts"]["coreams01"]
+    hs = core["headscale"]
+    assert hs["dns"]["nameservers"]["global"]
+    assert not hs["metrics_listen_addr"].endswith(":9090")
+    assert not any("headscale" in a for a in core["assertions"])
+
+
+def test_kraft_cluster_id_is_a_16_byte_uuid():
+    import base64
+    cid = _hosts()["hosts"]["coreams01"]["kafka"]["clusterId"]
+    assert len(cid) == 22 and len(base64.urlsafe_b64decode(cid + "==")) == 16
+    for test in (ROOT / "nix" / "tests").glob("*.nix"):
+        for found in re.findall(r'clusterId = "([^"]*)"', test.read_text()):
+            assert len(found) == 22 and len(base64.urlsafe_b64decode(found + "==")) == 16, test
+
+
+def test_bgp_only_on_the_tunnel_of_the_core():
+    fw = _hosts()["hosts"]["coreams01"]["firewall"]
+    assert 179 not in fw.get("allowedTCPPorts", [])
+    assert fw["interfaces"]["wg-ixp"]["allowedTCPPorts"] == [179]
+
+
+def test_prometheus_vhost_proxies_only_remote_write():
+    vhost = _hosts()["hosts"]["coreams01"]["caddy"]["prometheus.nxthdr.dev"]["extraConfig"]
+    assert "@write path /api/v1/write" in vhost and "handle @write" in vhost
+    assert vhost.rstrip().endswith("respond 404")

@@ -278,3 +278,53 @@ def test_kafka_module(tmp_path):
     sh = tmp_path / "setup.sh"
     sh.write_text(script)
     assert run_local(["bash", "-n", str(sh)]).returncode == 0
+
+
+# Issue 12: defects the stand-ins must catch here.
+
+def test_kafka_setup_retries_and_refuses_unparsable_passwords(tmp_path):
+    out = evaluate('[ { services.nxthdr.kafka = { enable = true; clusterId = "ak2fIHr4S8WWarOF_ODD0g"; '
+                   'users.u1.passwordFile = "/run/secrets/k"; }; } ]')
+    setup = out["systemd"]["nxthdr-kafka-setup"]
+    assert setup["serviceConfig"]["Restart"] == "on-failure" and setup["serviceConfig"]["RestartSec"] > 0
+    assert setup["startLimitBurst"] > 1
+    script = setup["restartTriggers"][0]["text"]
+    assert '*,* | *]* | *=* | "")' in script
+
+
+@pytest.mark.parametrize("cid", ["bnh0aGRyLWthZmthLTAx", "bnh0aGRyLXZtLXRlc3Q", "ak2fIHr4S8WWarOF_ODD0=", "ak2fIHr4S8WWarOF_ODD0h"])
+def test_kraft_cluster_id_not_a_16_byte_uuid_is_refused(cid):
+    with pytest.raises(AssertionError, match="is not of type"):
+        evaluate(f'[ {{ services.nxthdr.kafka = {{ enable = true; clusterId = "{cid}"; }}; }} ]')
+
+
+def test_secret_files_are_strings_not_store_paths():
+    with pytest.raises(AssertionError, match="is not of type"):
+        evaluate('[ { services.nxthdr.risotto = { enable = true; kafkaPasswordFile = ./eval.nix; }; } ]')
+
+
+def test_sflow_agent_renders_booleans():
+    out = evaluate('[ { services.nxthdr.sflow-agent = { enable = true; interface = "eth0"; '
+                   'collector = "[::1]:6343"; settings.sfprobe_direction = true; settings.x = false; }; } ]')
+    text = out["systemd"]["nxthdr-sflow-agent"]["restartTriggers"][0]["text"]
+    assert "sfprobe_direction: true\n" in text and "x: false\n" in text
+
+
+def test_grafana_user_without_environment_file_is_asserted():
+    out = evaluate('[ { services.nxthdr.clickhouse = { enable = true; grafanaUser.enable = true; }; } ]')
+    assert any("grafanaUser.environmentFile" in a for a in out["assertions"])
+
+
+def test_units_ordered_after_what_they_need():
+    out = evaluate('[ { services.nxthdr.clickhouse.enable = true; services.nxthdr.saimiris-gateway = '
+                   '{ enable = true; agentKeyFile = "/run/k"; settings.auth.dev_mode = true; }; } ]')
+    # nixpkgs 26.05: ensureDatabases/ensureUsers run in postgresql-setup.service.
+    gw = out["systemd"]["saimiris-gateway"]
+    assert "postgresql-setup.service" in gw["after"] and "postgresql-setup.service" in gw["requires"]
+    assert "nxthdr-kafka-setup.service" in out["systemd"]["nxthdr-clickhouse-migrate"]["after"]
+
+
+def test_an_option_nixpkgs_does_not_have_fails_evaluation():
+    # nixpkgs has no Redpanda module (spec/nix.md).
+    with pytest.raises(AssertionError, match="The option `services.redpanda' does not exist"):
+        evaluate('[ { services.redpanda.enable = true; } ]')

@@ -6,7 +6,12 @@
 from scenarios.observability import CoreObservability, run
 
 start_all()
-for unit in ("prometheus.service", "grafana.service", "loki.service", "alloy.service", "risotto.service"):
+# Every unit the core role starts: a failed one (caddy without a hash...) fails the test.
+for unit in ("apache-kafka.service", "nxthdr-kafka-setup.service", "clickhouse.service",
+             "nxthdr-clickhouse-migrate.service", "postgresql.service", "risotto.service", "pesto.service",
+             "saimiris-gateway.service", "prometheus.service", "alertmanager.service", "grafana.service",
+             "loki.service", "alloy.service", "caddy.service", "headscale.service", "bird.service",
+             "prometheus-node-exporter.service", "prometheus-bird-exporter.service"):
     core.wait_for_unit(unit)
 
 scenario = CoreObservability(
