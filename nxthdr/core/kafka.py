@@ -8,6 +8,12 @@ Kafka record when adding a message would pass `message_max_bytes` or when
 bounded buffer (`buffer_size` messages in total) for the producer task. When the
 broker is unreachable the buffer fills, the oldest records are dropped and
 counted, and sending resumes by itself when the broker returns.
+
+Messages are numbered in emit order; `delivered()` is the highest number N such
+that every message up to N is settled: acknowledged by the broker (acks=all),
+or dropped and counted (buffer full, message timeout). Records still queued or
+in flight when `stop()` gives up stay unsettled for good, so a state saved
+after the stop does not claim them.
 """
 
 from __future__ import annotations
@@ -84,13 +90,14 @@ class KafkaSettings:
 
 
 class _Batch:
-    __slots__ = ("parts", "size", "count", "opened")
+    __slots__ = ("parts", "size", "count", "opened", "first")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, first: int) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.count = 0
         self.opened = now
+        self.first = first  # number of its first message
 
 
 class KafkaSink:
@@ -100,7 +107,10 @@ class KafkaSink:
         self.name = name
         self.settings = settings
         self._batches: dict[bytes, _Batch] = {}
-        self._records: collections.deque[tuple[bytes, bytes, int, float]] = collections.deque()
+        # (key, value, message count, first try, number of the first message)
+        self._records: collections.deque[tuple[bytes, bytes, int, float, int]] = collections.deque()
+        self._emitted = 0  # messages numbered so far
+        self._unsettled_from: int | None = None  # first message abandoned at stop
         self._buffered = 0  # messages in self._records
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -119,18 +129,19 @@ class KafkaSink:
     # -- decode path --------------------------------------------------------------------------
 
     def emit(self, message: bytes, key: bytes = b"") -> None:
+        self._emitted += 1
         batch = self._batches.get(key)
         if batch is None:
-            batch = self._batches[key] = _Batch(time.monotonic())
+            batch = self._batches[key] = _Batch(time.monotonic(), self._emitted)
         elif batch.size + len(message) > self.settings.message_max_bytes and batch.count:
             self._seal(key, batch)
-            batch = self._batches[key] = _Batch(time.monotonic())
+            batch = self._batches[key] = _Batch(time.monotonic(), self._emitted)
         batch.parts.append(message)
         batch.size += len(message)
         batch.count += 1
 
     def _seal(self, key: bytes, batch: _Batch) -> None:
-        self._records.append((key, b"".join(batch.parts), batch.count, time.monotonic()))
+        self._records.append((key, b"".join(batch.parts), batch.count, time.monotonic(), batch.first))
         self._buffered += batch.count
         # Bounded buffer: the oldest records go first, so a recovering broker gets recent data.
         # The record being sent stays: it may still be delivered, and must not count as dropped too.
@@ -139,10 +150,10 @@ class KafkaSink:
                 if len(self._records) < 3:
                     break
                 head = self._records.popleft()
-                _, _, n, _ = self._records.popleft()
+                _, _, n, _, _ = self._records.popleft()
                 self._records.appendleft(head)
             else:
-                _, _, n, _ = self._records.popleft()
+                _, _, n, _, _ = self._records.popleft()
             self._buffered -= n
             self.dropped.inc(("kafka_buffer_full",), n)
             self.kafka_messages.labels("failure").inc()
@@ -154,6 +165,16 @@ class KafkaSink:
             if batch.count and (older_than is None or now - batch.opened >= older_than):
                 del self._batches[key]
                 self._seal(key, batch)
+
+    def delivered(self) -> int:
+        """Every message numbered up to this one is settled (see the module docstring)."""
+        first = min((b.first for b in self._batches.values() if b.count), default=self._emitted + 1)
+        for r in self._records:
+            if r[4] < first:
+                first = r[4]
+        if self._unsettled_from is not None and self._unsettled_from < first:
+            first = self._unsettled_from
+        return first - 1
 
     @property
     def queue_depth(self) -> int:
@@ -191,6 +212,9 @@ class KafkaSink:
         self._tasks = []
         if self._records:
             lost = self._buffered
+            first = min(r[4] for r in self._records)
+            if self._unsettled_from is None or first < self._unsettled_from:
+                self._unsettled_from = first
             self.dropped.inc(("shutdown_undelivered",), lost)
             self.kafka_messages.labels("failure").inc(len(self._records))
             logs.event(log, logging.ERROR, "records not delivered at shutdown", topic=self.settings.topic,
@@ -212,7 +236,7 @@ class KafkaSink:
             self.flush_batches(older_than=wait)
 
     async def _connect(self) -> None:
-        self._producer = await connect_producer(self.settings, acks=1, on_error=self._on_connect_error,
+        self._producer = await connect_producer(self.settings, acks="all", on_error=self._on_connect_error,
                                                 give_up=lambda: self._stopping)
         self._connected = True
 
@@ -233,7 +257,7 @@ class KafkaSink:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            key, value, count, first_try = self._records[0]
+            key, value, count, first_try, _ = self._records[0]
             try:
                 self._in_flight = value
                 fut = await self._producer.send(self.settings.topic, value, key=key or None)

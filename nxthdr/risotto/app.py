@@ -32,11 +32,13 @@ class Risotto:
         self.metrics_server = MetricsServer(self.metrics, cfg["metrics"]["address"])
         self.server = BmpServer(self.processor, cfg["bmp"]["address"], max_message_size=cfg["bmp"]["max_message_size"],
                                 max_session_buffer=cfg["bmp"]["max_session_buffer"])
-        components = [self.metrics_server, self.sink] + ([events] if events else [])
+        components = [self.metrics_server]
         self.state = None
         if not cur["disable"]:
+            # Before the sinks: it stops after them, so its final dump knows what they delivered.
             self.state = StateKeeper(self.processor, cur["state_path"], cur["state_interval"], self.metrics)
             components.append(self.state)
+        components += [self.sink] + ([events] if events else [])
         components += [self.server, Sweeper(self.processor, min(10.0, cur["stale_timeout"] / 4))]
         self.metrics.add_health("bmp-listener", lambda: (self.server.bound_port is not None,
                                                          f"{len(self.processor.sessions)} BMP sessions"))

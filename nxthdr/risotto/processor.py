@@ -9,10 +9,18 @@ the state of nxthdr.risotto.rib and
     when a router's BMP session is lost, for prefixes not re-announced after a
     Peer Up (at the table's End-of-RIB, or after `stale_timeout`), and for
     restored state that no router claims back within `stale_timeout`.
+
+Rows are numbered in emit order (`seq`). Curation changes the state as a row is
+emitted, before any sink has it; so every change is also journalled with the
+value it replaced, until the sinks report the row delivered (`Sink.delivered`).
+`state_snapshot()` undoes the changes of undelivered rows on its copy: the saved
+state holds exactly what reached every sink, and after a restart the routers'
+re-sent tables are forwarded again where the sinks missed them.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,13 +30,15 @@ from nxthdr.bmp import events as ev
 from nxthdr.core import addr, logs
 from nxthdr.core.metrics import Metrics
 from nxthdr.core.sinks import Sink
-from nxthdr.risotto import bmp_events
+from nxthdr.risotto import bmp_events, state_file
 from nxthdr.risotto.rib import (T_ADD_PATH, T_ADJ_RIB_OUT, T_LOC_RIB, T_POST_POLICY, PeerRib, Rib, RouterRib,
                                 table_family, table_id)
 from nxthdr.risotto.update_writer import (ADJ_RIB_OUT, ANNOUNCED, LOC_RIB, POST_POLICY, SYNTHETIC, Template,
                                           UpdateWriter, encode_row)
 
 log = logging.getLogger("nxthdr.risotto")
+
+_SETTLE_EVERY = 4096  # journal entries between two checks of what the sinks delivered
 
 KEY_MODES = ("none", "router", "peer")
 
@@ -96,6 +106,7 @@ class Processor:
             raise ValueError(f"key mode must be one of {KEY_MODES}")
         self.sink = sink
         self.emit = sink.emit
+        self._sink_delivered = getattr(sink, "delivered", lambda: None)  # a sink without acks: at once
         self.events_sink = events_sink
         self.curation = curation
         self.rib = (rib or Rib()) if curation else None
@@ -103,6 +114,11 @@ class Processor:
         self.stale_timeout = stale_timeout
         self.clock = clock
         self.writer = UpdateWriter()
+        self.seq = 0  # rows emitted so far
+        # Undo records of rows not known delivered, oldest first:
+        # (seq of the first row, router address, PeerRib, table id, items, values they replaced (None: absent))
+        self.journal: collections.deque = collections.deque()
+        self._next_settle = _SETTLE_EVERY
         self.sessions: set[Session] = set()
         self.errlog = logs.RateLimited(log)
         self.down_peers: dict[tuple[str, str], float] = {}  # labels of peers seen down, for the gauge
@@ -122,6 +138,42 @@ class Processor:
         m.callback_gauge("state_updates", "Prefixes stored in the curation state", ("router", "peer"),
                          self._state_gauge)
         m.callback_gauge("bmp_sessions", "Open BMP sessions", (), lambda: [((), len(self.sessions))])
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    def delivered(self) -> int:
+        """How many of the rows emitted so far every sink has settled."""
+        d = self._sink_delivered()
+        return self.seq if d is None else min(d, self.seq)
+
+    def settle(self) -> int:
+        """Drop the journal of delivered rows; returns how many rows are not delivered yet."""
+        w = self.delivered()
+        j = self.journal
+        while j and j[0][0] + len(j[0][4]) - 1 <= w:
+            j.popleft()
+        self._next_settle = len(j) + _SETTLE_EVERY
+        return self.seq - w
+
+    def _journal(self, router16: bytes, p: PeerRib, tid: int, items, olds: list) -> None:
+        j = self.journal
+        j.append((self.seq + 1, router16, p, tid, items, olds))
+        if len(j) >= self._next_settle:
+            self.settle()
+
+    def state_snapshot(self) -> tuple[state_file.Snapshot, int]:
+        """The curation state as of the delivered rows, and how many rows it leaves out."""
+        pending = self.settle()
+        w = self.seq - pending
+
+        def undo():
+            for first, router16, p, tid, items, olds in reversed(self.journal):
+                for i in range(len(items) - 1, -1, -1):
+                    if first + i <= w:
+                        return
+                    yield router16, p, tid, items[i], olds[i]
+
+        return state_file.snapshot(self.rib, undo()), pending
 
     # -- gauges ---------------------------------------------------------------------------------
 
@@ -285,12 +337,15 @@ class Processor:
         label = peer_label(p.peer_type, p.distinguisher, p.address)
         key = _PeerCtx(p, label, s.label, self.key_mode, s.router16).key
         emit = self.emit
+        items, olds = list(items), list(items.values())  # `items` is a table: {item: attribute id}
+        self._journal(s.router16, p, tid, items, olds)
         n = 0
         for item in items:
             prefix16, plen, path_id = decode_nlri_item(item, afi, add_path)
             emit(encode_row(t, time.time_ns(), now_ns, s.port, s.router16, p.address, p.bgp_id, p.asn,
                             p.peer_type, p.distinguisher, prefix16, plen, flags, path_id), key)
             n += 1
+        self.seq += n
         self.m_tx.inc((s.label, label), n)
         self.m_synthetic.inc((cause,), n)
 
@@ -353,9 +408,11 @@ class Processor:
                            bool(flags & LOC_RIB))
             if tid is None:
                 return 0
-            items = self._curate(ctx.rib, tid, items, t.attr_id if announce else None)
+            olds: list = []
+            items = self._curate(ctx.rib, tid, items, t.attr_id if announce else None, olds)
             if not items:
                 return 0
+            self._journal(router16, ctx.rib, tid, items, olds)
         n = 0
         v4 = afi == AFI_IPV4
         for item in items:
@@ -374,15 +431,18 @@ class Processor:
             emit(encode_row(t, t_recv, t_hdr, rport, router16, peer16, bgp_id, asn, ptype, dist, prefix16, plen,
                             flags, path_id), key)
             n += 1
+        self.seq += n
         return n
 
-    def _curate(self, p: PeerRib, tid: int, items: tuple[bytes, ...], attr_id: int | None) -> list[bytes]:
-        """The items that must be forwarded; updates the state."""
+    def _curate(self, p: PeerRib, tid: int, items: tuple[bytes, ...], attr_id: int | None,
+                olds: list) -> list[bytes]:
+        """The items that must be forwarded; updates the state, appends the values they replace to `olds`."""
         table = p.tables.get(tid)
         if table is None:
             table = p.tables[tid] = {}
         stale = p.stale.get(tid) if p.stale else None
         out = []
+        was = olds.append
         if attr_id is not None:
             get = table.get
             for item in items:
@@ -396,11 +456,16 @@ class Processor:
                         continue
                 table[item] = attr_id
                 out.append(item)
+                was(old)
         else:
             pop = table.pop
             for item in items:
-                if pop(item, None) is not None or (stale is not None and stale.pop(item, None) is not None):
+                old = pop(item, None)
+                if old is None and stale is not None:
+                    old = stale.pop(item, None)
+                if old is not None:
                     out.append(item)
+                    was(old)
                 # else: withdraw of a prefix the peer does not have (a duplicate after a reset)
         return out
 

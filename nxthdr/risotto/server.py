@@ -139,6 +139,7 @@ class StateKeeper:
         self.path = path
         self.interval = interval
         self._task: asyncio.Task | None = None
+        self.undelivered = 0  # rows left out of the last dump: emitted, not delivered yet
         self.m_dumps = metrics.counter("state_dump_total", "Curation state dumps written")
         self.m_failures = metrics.counter("state_dump_failures_total", "Curation state dumps that failed")
         self.m_duration = metrics.histogram("state_dump_duration_seconds", "Time to write the curation state",
@@ -162,7 +163,8 @@ class StateKeeper:
         if rib is None:
             return
         start = time.monotonic()
-        snap = state_file.snapshot(rib)  # on the loop: a consistent copy
+        # On the loop: a consistent copy, as of the rows every sink has delivered.
+        snap, self.undelivered = self.processor.state_snapshot()
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._write, snap)
         except Exception as e:
@@ -182,7 +184,11 @@ class StateKeeper:
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
         await self.dump()
-        logs.event(log, logging.INFO, "curation state saved", path=self.path)
+        if self.undelivered:
+            logs.event(log, logging.WARNING, "rows not delivered are left out of the saved state; they are "
+                       "forwarded again when the routers re-send their tables", path=self.path,
+                       rows=self.undelivered)
+        logs.event(log, logging.INFO, "curation state saved", path=self.path, undelivered_rows=self.undelivered)
 
 
 class Sweeper:

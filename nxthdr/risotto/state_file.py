@@ -41,16 +41,41 @@ class StateError(ValueError):
 Snapshot = list  # [(router address, [(PeerRib fields..., [(tid, stale, dict)])])]
 
 
-def snapshot(rib: Rib) -> Snapshot:
-    out = []
+def snapshot(rib: Rib, undo=()) -> Snapshot:
+    """A copy of `rib` to serialise, with `undo` applied to the copy.
+
+    `undo`: (router address, PeerRib, table id, item, value before) of the rows
+    not delivered yet, newest first; `value before` None means the item was
+    absent. Undone, the copy holds the state as of the delivered rows only, even
+    for peers or routers that are gone from `rib` since (their withdraws were not
+    delivered, so they are saved, and withdrawn again after a restart).
+    """
+    routers: dict = {}
     for r in rib.routers.values():
-        peers = []
+        peers = routers[r.address] = {}
         for p in r.peers.values():
-            tables = [(tid, 0, dict(t)) for tid, t in p.tables.items() if t]
-            if p.stale:
-                tables += [(tid, 1, dict(t)) for tid, t in p.stale.items() if t]
-            peers.append((p.peer_type, p.distinguisher, p.address, p.asn, p.bgp_id, p.header_ts_ns, p.up, tables))
-        out.append((r.address, peers))
+            peers[p.key] = (p, {tid: dict(t) for tid, t in p.tables.items() if t},
+                            {tid: dict(t) for tid, t in (p.stale or {}).items() if t})
+    for address, p, tid, item, old in undo:
+        peers = routers.setdefault(address, {})
+        entry = peers.get(p.key)
+        if entry is None:
+            entry = peers[p.key] = (p, {}, {})
+        _, tables, stale = entry
+        if tid in stale:
+            stale[tid].pop(item, None)
+        if old is None:
+            if tid in tables:
+                tables[tid].pop(item, None)
+        else:
+            tables.setdefault(tid, {})[item] = old
+    out = []
+    for address, peers in routers.items():
+        rows = []
+        for p, tables, stale in peers.values():
+            ts = [(tid, 0, t) for tid, t in tables.items() if t] + [(tid, 1, t) for tid, t in stale.items() if t]
+            rows.append((p.peer_type, p.distinguisher, p.address, p.asn, p.bgp_id, p.header_ts_ns, p.up, ts))
+        out.append((address, rows))
     return out
 
 
