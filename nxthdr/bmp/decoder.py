@@ -8,7 +8,8 @@ Usage, like h11's Connection:
         ...
 
 Errors: FramingError when message boundaries are lost (bad version, length or
-type, a message announcing more than `max_message_size`, EOF inside a message)
+type, a message announcing more than `max_message_size`; EOF inside a message
+is its subclass TruncatedMessageError)
 and BufferLimitError when the speaker makes us buffer more than `max_buffer`;
 both mean the session must close, and the decoder keeps raising the same error
 afterwards. A message whose framing is intact but whose body is malformed
@@ -67,6 +68,7 @@ from nxthdr.bmp.events import (
     Event,
     FramingError,
     InformationTlv,
+    TruncatedMessageError,
     Initiation,
     MalformedMessage,
     PeerDown,
@@ -214,6 +216,12 @@ class BmpDecoder:
         self._more_len = 0
         return True
 
+    def _release(self) -> None:
+        """Drop the consumed head of _data: an idle session holds only its unfinished bytes."""
+        if self._pos:
+            self._data = self._data[self._pos :]
+            self._pos = 0
+
     def peer_context(self, key: tuple[int, int, bytes]) -> PeerContext | None:
         """The context learnt from the Peer Up of this peer, if any."""
         return self._peers.get(key)
@@ -233,7 +241,10 @@ class BmpDecoder:
         if len(data) - pos < COMMON_HEADER_LEN:
             if not self._gather(COMMON_HEADER_LEN):
                 if self._eof and self.buffered:
-                    raise self._fail(FramingError("stream ended inside a message header"))
+                    raise self._fail(TruncatedMessageError(
+                        f"stream ended inside a message header ({self.buffered} of 6 bytes)",
+                        buffered=self.buffered, expected=None))
+                self._release()
                 return NEED_DATA
             data = self._data
             pos = 0
@@ -250,7 +261,10 @@ class BmpDecoder:
         if end > len(data):
             if not self._gather(length):
                 if self._eof:
-                    raise self._fail(FramingError("stream ended inside a message"))
+                    raise self._fail(TruncatedMessageError(
+                        f"stream ended inside a message ({self.buffered} of {length} bytes)",
+                        buffered=self.buffered, expected=length))
+                self._release()
                 return NEED_DATA
             data = self._data
             pos = 0

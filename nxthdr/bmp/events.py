@@ -52,6 +52,15 @@ class FramingError(BmpError):
     """The message boundaries are lost (bad version, length or type): the session must close."""
 
 
+class TruncatedMessageError(FramingError):
+    """The stream ended inside a message (or its header): the trailing bytes are lost."""
+
+    def __init__(self, message: str, *, buffered: int, expected: int | None) -> None:
+        super().__init__(message)
+        self.buffered = buffered  # bytes of the unfinished message that arrived
+        self.expected = expected  # its announced length, None when the header itself is cut
+
+
 class BufferLimitError(BmpError):
     """The speaker sent more than the decoder may buffer (message or session cap)."""
 

@@ -30,8 +30,11 @@ class Risotto:
         self.processor = Processor(self.sink, self.metrics, curation=not cur["disable"], events_sink=events,
                                    key_mode=k["key"], stale_timeout=cur["stale_timeout"])
         self.metrics_server = MetricsServer(self.metrics, cfg["metrics"]["address"])
-        self.server = BmpServer(self.processor, cfg["bmp"]["address"], max_message_size=cfg["bmp"]["max_message_size"],
-                                max_session_buffer=cfg["bmp"]["max_session_buffer"])
+        bmp = cfg["bmp"]
+        self.server = BmpServer(self.processor, bmp["address"], max_message_size=bmp["max_message_size"],
+                                max_session_buffer=bmp["max_session_buffer"], max_sessions=bmp["max_sessions"],
+                                message_timeout=bmp["message_timeout"], max_buffered=bmp["max_buffered"],
+                                allow_file=bmp["allow_file"], allow=bmp["allow"], metrics=self.metrics)
         components = [self.metrics_server]
         self.state = None
         if not cur["disable"]:
