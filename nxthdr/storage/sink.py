@@ -40,6 +40,12 @@ class StoreSink:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._writing = 0  # messages taken by the flusher, not inserted yet
+        # Delivery accounting for risotto's state file: messages are numbered in
+        # emission order; `delivered()` is the number of the oldest one not yet
+        # settled (inserted, or dropped and counted), so every message before it is.
+        self._emitted = 0
+        self._pending_seq: list[int] = []
+        self._writing_first: int | None = None
         self._flushing: asyncio.Lock | None = None
         self.failed_batches = 0
         self._log = logs.RateLimited(log)
@@ -62,12 +68,21 @@ class StoreSink:
 
     def emit(self, message: bytes, key: bytes = b"") -> None:
         pending = self._pending
+        seq = self._emitted
+        self._emitted = seq + 1
         if len(pending) >= self.max_buffer:
             self.m_dropped.values[(self.pipeline, "buffer_full")] += 1
             return
         pending.append(message)
+        self._pending_seq.append(seq)
         if len(pending) == self.batch_rows and self._wake is not None:
             self._wake.set()
+
+    def delivered(self) -> int:
+        """Messages, counted from the first, that the store has settled (a dropped one counts: it is lost)."""
+        if self._writing_first is not None:
+            return self._writing_first
+        return self._pending_seq[0] if self._pending_seq else self._emitted
 
     @property
     def queue_depth(self) -> int:
@@ -95,11 +110,14 @@ class StoreSink:
             while self._pending:
                 batch = self._pending[:self.batch_rows]
                 del self._pending[:self.batch_rows]
+                self._writing_first = self._pending_seq[0]
+                del self._pending_seq[:len(batch)]
                 self._writing = len(batch)
                 try:
                     await asyncio.to_thread(self._write, batch)
                 finally:
                     self._writing = 0
+                    self._writing_first = None
 
     def _write(self, batch: list[bytes]) -> None:
         t0 = time.perf_counter()

@@ -237,3 +237,22 @@ def test_without_chdb_the_appliance_says_how_to_get_it(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1, res.stderr
     assert "nxthdr[embedded]" in res.stderr
+
+
+def test_store_sink_reports_delivery_in_emission_order(store):
+    """risotto's state file trusts `delivered()`: only messages the store settled count."""
+    import asyncio
+
+    from nxthdr.core.metrics import Metrics
+    from nxthdr.storage.sink import StoreSink
+
+    store.query("TRUNCATE TABLE bmp.updates")
+    sink = StoreSink(store, "bmp", Metrics("t"), batch_rows=3, max_buffer=4)
+    msgs = list(bmp_messages())[:5]
+    assert sink.delivered() == 0
+    for m in msgs:
+        sink.emit(m)
+    assert sink.delivered() == 0  # four buffered, the fifth dropped: nothing settled before the first
+    asyncio.run(sink.flush())
+    assert sink.delivered() == 5
+    assert int(rows(store, "SELECT count() AS n FROM bmp.updates")[0]["n"]) == 4
