@@ -194,7 +194,7 @@ class Store:
                     # The engine's parser resolves comments, quoting and statements; the SQL is a
                     # bound parameter of this query, never part of its text.
                     normalized = conn.query("SELECT formatQuerySingleLine({q:String})", "TabSeparatedRaw",
-                                            params={"q": sql}).bytes().decode()
+                                            params={"q": _escaped(sql)}).bytes().decode()
                 except Exception as e:
                     raise StoreError(_unwrap(str(e).strip())) from None
                 check_normalized(normalized)
@@ -248,6 +248,11 @@ class Store:
         rows = self.writers[name].rows(messages, errors)
         self.insert_rowbinary(name, rows)
         return len(messages) - ((len(errors) - before) if errors is not None else 0)
+
+
+def _escaped(text: str) -> str:
+    """A query parameter as ClickHouse reads it (its Escaped text format): the value comes back byte for byte."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
 def _unwrap(message: str) -> str:
