@@ -1,9 +1,11 @@
 """The embedded store: one chdb engine on a data directory, with the platform's tables.
 
-chdb is ClickHouse as a library, one engine per process, and it runs one
-statement at a time. Everything goes through `Store`, which serialises calls
-with a lock (inserts from the sinks, queries from the HTTP endpoint, both from
-worker threads so the event loop keeps serving collectors).
+chdb is ClickHouse as a library, one engine per process. The store's own
+connection (tables, inserts from the sinks) is serialised by a lock; user
+queries (`read`) never take it: each runs on its own read-only connection to
+the same engine (see `readonly`), concurrently with the inserts, so a slow
+query cannot stall ingestion. Both run in worker threads so the event loop
+keeps serving collectors.
 
 Per pipeline (bmp, flows, saimiris) the store keeps the storage table and
 the view of the server deployment (`nxthdr.clickhouse`), created or migrated
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from nxthdr.core import logs
 from nxthdr.core.capnp_codec import load_schema, struct_layout
+from nxthdr.storage.readonly import ReadLimits, check_normalized
 from nxthdr.storage.rowbinary import RowWriter
 
 log = logging.getLogger("nxthdr.storage")
@@ -92,6 +95,11 @@ class Store:
         self._session = None
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
+        # Reads in flight: close() waits for them (each is bounded by max_execution_time).
+        self._reads = 0
+        self._reads_done = threading.Condition()
+        self.lock_wait_seconds = 0.0  # time inserts waited for the store's lock, summed
+        self.lock_waits = 0  # inserts that found the lock held
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -164,7 +172,9 @@ class Store:
         layout = struct_layout(p.capnp_file, p.struct)
         self.writers[name] = RowWriter(layout, columns, getattr(load_schema(p.capnp_file), p.struct))
 
-    def close(self) -> None:
+    def close(self, read_grace: float = 120.0) -> None:
+        with self._reads_done:
+            self._reads_done.wait_for(lambda: self._reads == 0, read_grace)
         if self._session is not None:
             with self._lock:
                 try:
@@ -195,6 +205,36 @@ class Store:
         """Result bytes in `fmt` (a FORMAT clause in `sql` wins, like on a ClickHouse server)."""
         return self._run(sql, fmt).bytes()
 
+    def read(self, sql: str, fmt: str = "TabSeparated", limits: ReadLimits = ReadLimits()) -> bytes:
+        """A user's query, read-only and limited by the engine (Refused, or StoreError with ClickHouse's message)."""
+        if self._session is None:
+            raise StoreError("the store is closed")
+        import chdb.session
+
+        with self._reads_done:
+            self._reads += 1
+        try:
+            conn = chdb.session.Session(f"{self.path}?{limits.connection_args()}")
+            try:
+                try:
+                    # The engine's parser resolves comments, quoting and statements; the SQL is a
+                    # bound parameter of this query, never part of its text.
+                    normalized = conn.query("SELECT formatQuerySingleLine({q:String})", "TabSeparatedRaw",
+                                            params={"q": _escaped(sql)}).bytes().decode()
+                except Exception as e:
+                    raise StoreError(_unwrap(str(e).strip())) from None
+                check_normalized(normalized)
+                try:
+                    return conn.query(sql, fmt).bytes()
+                except Exception as e:
+                    raise StoreError(str(e).strip()) from None
+            finally:
+                conn.close()
+        finally:
+            with self._reads_done:
+                self._reads -= 1
+                self._reads_done.notify_all()
+
     def columns(self, table: str) -> list[tuple[str, str]]:
         out = self.query(f"SELECT name, type FROM system.columns WHERE database = '{table.split('.')[0]}' "
                          f"AND table = '{table.split('.')[1]}' ORDER BY position", "JSONCompact")
@@ -209,7 +249,12 @@ class Store:
             return
         if self._session is None:
             raise StoreError("the store is closed")
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            t0 = time.monotonic()
+            self._lock.acquire()
+            self.lock_waits += 1
+            self.lock_wait_seconds += time.monotonic() - t0
+        try:
             try:
                 ins = self._session.send_insert(f"INSERT INTO {self.input_tables[name]}", "RowBinary")
                 try:
@@ -220,6 +265,8 @@ class Store:
                     raise
             except Exception as e:
                 raise StoreError(str(e).strip()) from None
+        finally:
+            self._lock.release()
 
     def insert_messages(self, name: str, messages: list[bytes], errors: list | None = None) -> int:
         """Framed Cap'n Proto messages → rows; returns how many rows were written."""
@@ -227,6 +274,17 @@ class Store:
         rows = self.writers[name].rows(messages, errors)
         self.insert_rowbinary(name, rows)
         return len(messages) - ((len(errors) - before) if errors is not None else 0)
+
+
+def _escaped(text: str) -> str:
+    """A query parameter as ClickHouse reads it (its Escaped text format): the value comes back byte for byte."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _unwrap(message: str) -> str:
+    """The parser's own error out of formatQuerySingleLine's (`Code: 62 ... : In scope SELECT formatQuery...`)."""
+    return message.split(": In scope SELECT formatQuerySingleLine", 1)[0].rstrip(". ") + ". (SYNTAX_ERROR)" \
+        if "In scope SELECT formatQuerySingleLine" in message else message
 
 
 def write_endpoint(path: str | os.PathLike, url: str) -> None:
