@@ -20,7 +20,7 @@ def test_full_batch_keeps_the_rest_of_the_datagram(pmacct_datagrams):
     p = Processor(sink, metrics)
     produced = sum(p.handle(d, "192.0.2.1", 6343) for d in pmacct_datagrams)
     sink.flush_batches()
-    records = [value for _key, value, _n, _t in sink._records]
+    records = [rec[1] for rec in sink._records]  # (key, value, ...) in order
     assert all(len(v) <= 1024 for v in records) and len(records) > len(pmacct_datagrams)
     rows = [r for v in records for r in read_records(v)]
     assert produced == len(rows) == sum(len(decode_datagram(d).flow_samples) for d in pmacct_datagrams) == 43
