@@ -25,6 +25,7 @@ from nxthdr.core import logs
 from nxthdr.core.http import HttpServer
 from nxthdr.core.metrics import Metrics
 from nxthdr.storage.store import Store, StoreError
+from nxthdr.storage.readonly import Refused
 
 log = logging.getLogger("nxthdr.storage")
 
@@ -111,7 +112,12 @@ class QueryServer(HttpServer):
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
-            body = await asyncio.to_thread(self.store.query, sql, fmt)
+            # The regex check above only gives early, friendly refusals; what enforces read-only is
+            # the engine: Store.read runs the query on its own readonly=1 connection with time and
+            # result limits, after ClickHouse's parser has normalised the statement.
+            body = await asyncio.to_thread(self.store.read, sql, fmt)
+        except Refused as e:
+            return self._error(403, 164, f"Cannot execute query in readonly mode: {e}. (READONLY)")
         except StoreError as e:
             return self._error(_STATUS.get(e.code, 500), e.code, str(e))
         finally:
