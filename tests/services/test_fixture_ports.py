@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 
+import pytest
+
 from tests.conftest import require
 from tests.services import kafka as kafka_service
 from tests.services import postgres as postgres_service
@@ -30,18 +32,30 @@ def test_free_ports_are_outside_the_ephemeral_range_and_never_repeat():
     assert all(1024 < p < low for p in got)
 
 
-def test_kafka_takes_new_ports_when_one_is_taken_before_the_first_start():
+def kafka_broker():
     require(kafka_service.jars_available(), "Kafka jars not installed (run .ci/install)")
-    broker = kafka_service.KafkaBroker()
-    taken = broker.plain_port
+    return kafka_service.KafkaBroker(), "plain_port"
+
+
+def postgres_server():
+    ok, why = postgres_service.available()
+    require(ok, why)
+    return postgres_service.PostgresServer(), "port"
+
+
+@pytest.mark.parametrize("make", [kafka_broker, postgres_server], ids=["kafka", "postgres"])
+def test_a_first_start_takes_a_new_port_when_its_port_is_taken(make):
+    server, attr = make()
+    taken = getattr(server, attr)
     blocker = hold(taken)
     try:
-        broker.start()
-        assert broker.plain_port != taken
-        assert kafka_service._port_open(broker.plain_port)
+        server.start()
+        assert getattr(server, attr) != taken
+        with socket.create_connection(("127.0.0.1", getattr(server, attr)), timeout=5):
+            pass
     finally:
         blocker.close()
-        broker.close()
+        server.close()
 
 
 def test_kafka_restart_waits_for_its_ports_to_come_back():
@@ -58,19 +72,3 @@ def test_kafka_restart_waits_for_its_ports_to_come_back():
         assert kafka_service._port_open(broker.plain_port)
     finally:
         broker.close()
-
-
-def test_postgres_takes_a_new_port_when_its_port_is_taken():
-    ok, why = postgres_service.available()
-    require(ok, why)
-    server = postgres_service.PostgresServer()
-    taken = server.port
-    blocker = hold(taken)
-    try:
-        server.start()
-        assert server.port != taken
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5):
-            pass
-    finally:
-        blocker.close()
-        server.close()
